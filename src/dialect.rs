@@ -1,0 +1,155 @@
+//! What differs between SCIM services, stated once.
+//!
+//! The client reads this table to decide how to talk to a tenant; the emulator reads the same
+//! table to decide how to behave, so the two cannot drift apart silently. Where the client must
+//! tolerate more than the emulator emits (ZPA's string booleans, say), the client's parser
+//! accepts both forms whatever the dialect says.
+//!
+//! Facts come from `shared/zscaler-scim.md`; each entry names its source. Values that no source
+//! states are marked "inference" and can be overridden per tenant in the configuration.
+
+use serde::{Deserialize, Serialize};
+
+/// A SCIM service flavour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// Generic SCIM 2.0 (RFC 7643/7644).
+    #[default]
+    Scim,
+    /// Zscaler Internet Access.
+    Zia,
+    /// Zscaler Private Access.
+    Zpa,
+}
+
+/// Everything zsc needs to know about a dialect.
+#[derive(Debug)]
+pub struct DialectSpec {
+    pub dialect: Dialect,
+    pub name: &'static str,
+    /// The largest `count` the server honours on a list request.
+    pub max_page_size: usize,
+    /// The page size the server uses when the request names no `count`.
+    pub default_page_size: usize,
+    /// Requests per second the service documents (None: not published, no client pacing unless
+    /// configured).
+    pub rate_limit_rps: Option<f64>,
+    /// Concurrent requests an apply or refresh uses unless `--parallelism` says otherwise.
+    pub default_parallelism: usize,
+    /// Whether `GET /Groups` includes each group's members (ZPA omits them: one GET per group).
+    pub group_list_has_members: bool,
+    /// Whether `active: false` deletes the user instead of disabling it (ZPA).
+    pub deactivate_deletes: bool,
+    /// Whether a group may be created with its members inline.
+    pub create_group_with_members: bool,
+    /// How many member additions or removals travel in one PATCH request (inference: no source
+    /// states a limit; Entra sends batches of this order).
+    pub member_patch_batch: usize,
+    /// At most this many groups per user (ZIA: 128, zia/understanding-scim).
+    pub max_groups_per_user: Option<usize>,
+    /// The status a successful group PATCH answers with in the emulator (clients accept 200,
+    /// 201 and 204 for every dialect, as the seed connector guide does).
+    pub group_patch_status: u16,
+    /// The shape of the base URL, for error messages.
+    pub url_shape: &'static str,
+    /// Whether `active` is sent as the strings "true"/"false" by the server (ZPA). The client
+    /// accepts both forms for every dialect.
+    pub active_as_string: bool,
+}
+
+pub const SCIM: DialectSpec = DialectSpec {
+    dialect: Dialect::Scim,
+    name: "scim",
+    max_page_size: 1000,
+    default_page_size: 100,
+    rate_limit_rps: None,
+    default_parallelism: 8,
+    group_list_has_members: true,
+    deactivate_deletes: false,
+    create_group_with_members: true,
+    member_patch_batch: 500,
+    max_groups_per_user: None,
+    group_patch_status: 204,
+    url_shape: "https://<host>/<path>/scim/v2",
+    active_as_string: false,
+};
+
+pub const ZIA: DialectSpec = DialectSpec {
+    dialect: Dialect::Zia,
+    name: "zia",
+    // zia/understanding-scim: GET /Users returns up to 1,000 entries.
+    max_page_size: 1000,
+    default_page_size: 100,
+    // zia/scim-api-examples and Ranges & Limitations: "SCIM Servers: 5 requests/second".
+    rate_limit_rps: Some(5.0),
+    default_parallelism: 4,
+    group_list_has_members: true,
+    deactivate_deletes: false,
+    // ZIA's "Create a Group with Members" example.
+    create_group_with_members: true,
+    member_patch_batch: 500,
+    // zia/understanding-scim says 128; other pages say 127. We follow understanding-scim.
+    max_groups_per_user: Some(128),
+    // zia/scim-api-examples: group PATCH answers 204 No Content.
+    group_patch_status: 204,
+    url_shape: "https://scim.<cloud>.net/<orgId>/<idpId>/scim",
+    active_as_string: false,
+};
+
+pub const ZPA: DialectSpec = DialectSpec {
+    dialect: Dialect::Zpa,
+    name: "zpa",
+    // unified/scim-api-examples-0: default 10 per page, at most 100.
+    max_page_size: 100,
+    default_page_size: 10,
+    // zpa/about-scim-apis: rate limited, limit not published. Inference: stay modest.
+    rate_limit_rps: Some(10.0),
+    default_parallelism: 4,
+    // GET /Groups lists omit members.
+    group_list_has_members: false,
+    // zpa/about-scim: `active: false` deletes the user.
+    deactivate_deletes: true,
+    // ZPA's create example echoes the members back.
+    create_group_with_members: true,
+    member_patch_batch: 500,
+    max_groups_per_user: None,
+    group_patch_status: 204,
+    url_shape: "https://scim1.private.zscaler.com/scim/<userdb>/<idpId>/v2",
+    active_as_string: true,
+};
+
+impl Dialect {
+    pub fn spec(self) -> &'static DialectSpec {
+        match self {
+            Dialect::Scim => &SCIM,
+            Dialect::Zia => &ZIA,
+            Dialect::Zpa => &ZPA,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "scim" => Ok(Dialect::Scim),
+            "zia" => Ok(Dialect::Zia),
+            "zpa" => Ok(Dialect::Zpa),
+            other => Err(format!(
+                "unknown dialect `{other}` (expected `scim`, `zia` or `zpa`)"
+            )),
+        }
+    }
+}

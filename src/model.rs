@@ -1,0 +1,193 @@
+//! The identity vocabulary every layer shares: users, groups and their attributes, as desired
+//! (from YAML), as live (from a SCIM server) and as managed (in state).
+//!
+//! Pure data. Nothing here does I/O, and nothing here knows about YAML, HTTP or files.
+
+use serde::{Deserialize, Serialize};
+
+/// The key under which a userName or group displayName is compared.
+///
+/// SCIM declares `userName` and `displayName` case-insensitive (`caseExact: false`, RFC 7643
+/// §4.1.1); Zscaler's own SDK compares them with `EqualFold`. Every map keyed by a name uses this.
+pub fn name_key(name: &str) -> String {
+    if name.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        name.to_owned()
+    } else {
+        name.to_lowercase()
+    }
+}
+
+/// The attributes of a user that zsc manages, besides `userName` and `active`.
+///
+/// In desired state `None` means "not declared, leave whatever is live alone"; an empty string
+/// means "clear it". In live and managed state `None` means the server holds no value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAttrs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// One managed user attribute: its YAML name and how to reach it in [`UserAttrs`].
+pub struct UserField {
+    pub name: &'static str,
+    pub get: fn(&UserAttrs) -> &Option<String>,
+    pub get_mut: fn(&mut UserAttrs) -> &mut Option<String>,
+}
+
+/// Every attribute in [`UserAttrs`], in display order. Diffing, rendering and the SCIM mapping
+/// iterate this table so that adding an attribute is one line here plus its wire mapping.
+pub const USER_FIELDS: &[UserField] = &[
+    UserField {
+        name: "display_name",
+        get: |a| &a.display_name,
+        get_mut: |a| &mut a.display_name,
+    },
+    UserField {
+        name: "given_name",
+        get: |a| &a.given_name,
+        get_mut: |a| &mut a.given_name,
+    },
+    UserField {
+        name: "family_name",
+        get: |a| &a.family_name,
+        get_mut: |a| &mut a.family_name,
+    },
+    UserField {
+        name: "email",
+        get: |a| &a.email,
+        get_mut: |a| &mut a.email,
+    },
+    UserField {
+        name: "department",
+        get: |a| &a.department,
+        get_mut: |a| &mut a.department,
+    },
+    UserField {
+        name: "external_id",
+        get: |a| &a.external_id,
+        get_mut: |a| &mut a.external_id,
+    },
+];
+
+impl UserAttrs {
+    /// Overlay the declared attributes of `desired` on `self`: the result is what the server
+    /// should hold after an update. Undeclared attributes keep their current value; an empty
+    /// declared value clears.
+    pub fn overlay(&self, desired: &UserAttrs) -> UserAttrs {
+        let mut out = self.clone();
+        for field in USER_FIELDS {
+            if let Some(want) = (field.get)(desired) {
+                *(field.get_mut)(&mut out) = if want.is_empty() {
+                    None
+                } else {
+                    Some(want.clone())
+                };
+            }
+        }
+        out
+    }
+
+    /// Drop empty strings, which mean "clear" in desired state, so the value can be sent.
+    pub fn without_empty(&self) -> UserAttrs {
+        let mut out = self.clone();
+        for field in USER_FIELDS {
+            let slot = (field.get_mut)(&mut out);
+            if slot.as_deref() == Some("") {
+                *slot = None;
+            }
+        }
+        out
+    }
+}
+
+/// A user as a SCIM server holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveUser {
+    /// The server's id: an opaque string (ZPA mixes numeric strings and UUIDs).
+    pub id: String,
+    pub user_name: String,
+    pub active: bool,
+    #[serde(flatten)]
+    pub attrs: UserAttrs,
+}
+
+/// A group as a SCIM server holds it, with its members as user ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveGroup {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// Everything read from one tenant by a refresh.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveTenant {
+    pub users: Vec<LiveUser>,
+    pub groups: Vec<LiveGroup>,
+}
+
+/// Where a declaration came from, for messages that point the user at it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A user as the configuration declares it for one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredUser {
+    pub user_name: String,
+    pub attrs: UserAttrs,
+    /// Declared users are active unless they say `active: false`.
+    pub active: bool,
+    pub protect: bool,
+    pub origin: Origin,
+}
+
+/// A group as the configuration declares it for one tenant. `members` are userNames; every one
+/// names a user declared for the same tenant (validation guarantees it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredGroup {
+    pub name: String,
+    pub renamed_from: Option<String>,
+    pub members: Vec<String>,
+    pub protect: bool,
+    pub origin: Origin,
+}
+
+/// The desired users and groups of one tenant, after `tenants:` scoping.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredTenant {
+    pub users: Vec<DesiredUser>,
+    pub groups: Vec<DesiredGroup>,
+}
+
+/// What happens to a managed user that is no longer declared (PingFederate's "remove user
+/// action").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemoveUserAction {
+    /// `active: false` (on ZPA this deletes the user; the plan says so).
+    #[default]
+    Disable,
+    /// `DELETE /Users/{id}`.
+    Delete,
+}

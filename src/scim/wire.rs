@@ -1,0 +1,459 @@
+//! SCIM 2.0 JSON as it travels (RFC 7643 resources, RFC 7644 messages), shared by the client and
+//! the emulator, and the mapping between it and [`crate::model`].
+//!
+//! Parsing is tolerant where real servers differ: `active` may be a boolean or the string
+//! "true"/"false" (ZPA), ids and statuses may be numbers or strings, unknown attributes are
+//! ignored. Serialising always produces the RFC form; the emulator bends it per dialect.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::model::{LiveGroup, LiveUser, UserAttrs};
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// A SCIM User resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireUser {
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "opt_string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub user_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<WireName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<WireEmail>,
+    #[serde(
+        default,
+        deserialize_with = "opt_flexible_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// ZIA carries department at the top level as well as in the enterprise extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(
+        rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enterprise: Option<WireEnterprise>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<WireMember>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<WireMeta>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireName {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireEmail {
+    #[serde(default)]
+    pub value: String,
+    #[serde(
+        default,
+        deserialize_with = "opt_flexible_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub primary: Option<bool>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireEnterprise {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub division: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// A member of a group (or a group of a user): a reference by id.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireMember {
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    #[serde(rename = "$ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// A SCIM Group resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireGroup {
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "opt_string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub display_name: String,
+    /// `None` when the server left members out (ZPA lists, `excludedAttributes=members`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<WireMember>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<WireMeta>,
+}
+
+/// `urn:ietf:params:scim:api:messages:2.0:ListResponse`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T> {
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "opt_u64_flexible",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total_results: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "opt_u64_flexible",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_index: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "opt_u64_flexible",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub items_per_page: Option<u64>,
+    #[serde(rename = "Resources", default = "Vec::new")]
+    pub resources: Vec<T>,
+}
+
+/// `urn:ietf:params:scim:api:messages:2.0:Error`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimErrorBody {
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "opt_string_or_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ScimErrorBody {
+    pub fn new(status: u16, scim_type: Option<&str>, detail: impl Into<String>) -> Self {
+        ScimErrorBody {
+            schemas: vec![ERROR_SCHEMA.to_owned()],
+            status: Some(status.to_string()),
+            scim_type: scim_type.map(str::to_owned),
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// `urn:ietf:params:scim:api:messages:2.0:PatchOp`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PatchRequest {
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(rename = "Operations", alias = "operations", default)]
+    pub operations: Vec<PatchOperation>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PatchOperation {
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+impl PatchRequest {
+    pub fn new(operations: Vec<PatchOperation>) -> Self {
+        PatchRequest {
+            schemas: vec![PATCH_SCHEMA.to_owned()],
+            operations,
+        }
+    }
+
+    /// Add members, in the seed connector guide's form:
+    /// `{"op":"add","value":{"members":[{"display":..,"value":..}]}}`.
+    pub fn add_members(members: &[WireMember]) -> PatchOperation {
+        PatchOperation {
+            op: "add".to_owned(),
+            path: None,
+            value: Some(serde_json::json!({ "members": members })),
+        }
+    }
+
+    /// Remove one member, in the seed connector guide's form:
+    /// `{"op":"remove","path":"members[value eq \"id\"]"}`.
+    pub fn remove_member(id: &str) -> PatchOperation {
+        PatchOperation {
+            op: "remove".to_owned(),
+            path: Some(format!("members[value eq \"{}\"]", escape_filter_value(id))),
+            value: None,
+        }
+    }
+}
+
+/// Escape a string for use inside a double-quoted SCIM filter value.
+pub fn escape_filter_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl WireUser {
+    /// The request body for creating or replacing a user.
+    pub fn from_model(user_name: &str, active: bool, attrs: &UserAttrs) -> WireUser {
+        let attrs = attrs.without_empty();
+        let name = if attrs.given_name.is_some() || attrs.family_name.is_some() {
+            Some(WireName {
+                given_name: attrs.given_name.clone(),
+                family_name: attrs.family_name.clone(),
+                formatted: None,
+            })
+        } else {
+            None
+        };
+        let mut schemas = vec![USER_SCHEMA.to_owned()];
+        let enterprise = attrs.department.as_ref().map(|department| {
+            schemas.push(ENTERPRISE_SCHEMA.to_owned());
+            WireEnterprise {
+                department: Some(department.clone()),
+                ..WireEnterprise::default()
+            }
+        });
+        WireUser {
+            schemas,
+            id: None,
+            user_name: user_name.to_owned(),
+            name,
+            display_name: attrs.display_name.clone(),
+            emails: attrs
+                .email
+                .iter()
+                .map(|email| WireEmail {
+                    value: email.clone(),
+                    primary: Some(true),
+                    kind: Some("work".to_owned()),
+                })
+                .collect(),
+            active: Some(active),
+            external_id: attrs.external_id.clone(),
+            department: attrs.department.clone(),
+            enterprise,
+            groups: Vec::new(),
+            meta: None,
+        }
+    }
+
+    /// The managed attributes this resource holds.
+    pub fn attrs(&self) -> UserAttrs {
+        let name = self.name.as_ref();
+        let email = self
+            .emails
+            .iter()
+            .find(|e| e.primary == Some(true))
+            .or_else(|| self.emails.first())
+            .map(|e| e.value.clone());
+        let department = self
+            .enterprise
+            .as_ref()
+            .and_then(|e| e.department.clone())
+            .or_else(|| self.department.clone());
+        UserAttrs {
+            display_name: self.display_name.clone(),
+            given_name: name.and_then(|n| n.given_name.clone()),
+            family_name: name.and_then(|n| n.family_name.clone()),
+            email,
+            department,
+            external_id: self.external_id.clone(),
+        }
+    }
+
+    /// Convert to the model; a resource without an id is a protocol error.
+    pub fn into_live(self) -> Result<LiveUser, String> {
+        let attrs = self.attrs();
+        let id = self
+            .id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("user `{}` has no id", self.user_name))?;
+        if self.user_name.is_empty() {
+            return Err(format!("user `{id}` has no userName"));
+        }
+        Ok(LiveUser {
+            id,
+            user_name: self.user_name,
+            // RFC 7643 §4.1.1: absent `active` means the server does not track it; treat as
+            // active, as every Zscaler example that omits it does.
+            active: self.active.unwrap_or(true),
+            attrs,
+        })
+    }
+}
+
+impl WireGroup {
+    /// Convert to the model; members are ids. `None` members become an empty list: callers
+    /// that know the server omits members fetch each group separately.
+    pub fn into_live(self) -> Result<LiveGroup, String> {
+        let id = self
+            .id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("group `{}` has no id", self.display_name))?;
+        if self.display_name.is_empty() {
+            return Err(format!("group `{id}` has no displayName"));
+        }
+        Ok(LiveGroup {
+            id,
+            name: self.display_name,
+            members: self
+                .members
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| m.value)
+                .collect(),
+        })
+    }
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(opt_string_or_number(d)?.unwrap_or_default())
+}
+
+fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a string or a number, found {other}"
+        ))),
+    }
+}
+
+fn opt_flexible_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a boolean, found {other}"
+        ))),
+    }
+}
+
+fn opt_u64_flexible<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected a count, found {n}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected a count, found `{s}`"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a count, found {other}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zpa_string_booleans_and_numeric_ids_parse() {
+        let body = r#"{"id": 290277, "userName": "a@example.com", "active": "false",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}}"#;
+        let user: WireUser = serde_json::from_str(body).unwrap();
+        let live = user.into_live().unwrap();
+        assert_eq!(live.id, "290277");
+        assert!(!live.active);
+        assert_eq!(live.attrs.department.as_deref(), Some("Ops"));
+    }
+
+    #[test]
+    fn list_response_tolerates_string_counts_and_missing_resources() {
+        let body = r#"{"totalResults": "0", "itemsPerPage": 10}"#;
+        let list: ListResponse<WireUser> = serde_json::from_str(body).unwrap();
+        assert_eq!(list.total_results, Some(0));
+        assert!(list.resources.is_empty());
+    }
+
+    #[test]
+    fn round_trips_model_attributes() {
+        let attrs = UserAttrs {
+            display_name: Some("Janet Smith".into()),
+            given_name: Some("Janet".into()),
+            family_name: Some("Smith".into()),
+            email: Some("jsmith@example.com".into()),
+            department: Some("Finance".into()),
+            external_id: Some("E1".into()),
+        };
+        let wire = WireUser::from_model("jsmith@example.com", true, &attrs);
+        let json = serde_json::to_string(&wire).unwrap();
+        let back: WireUser = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.attrs(), attrs);
+    }
+
+    #[test]
+    fn remove_member_path_escapes_quotes() {
+        let op = PatchRequest::remove_member("a\"b");
+        assert_eq!(op.path.as_deref(), Some(r#"members[value eq "a\"b"]"#));
+    }
+}
