@@ -16,8 +16,11 @@
 //! - [`cli`] wires the layers per command; nothing outside `cli` and `render` decides what to
 //!   print.
 
+pub mod apply;
 pub mod dialect;
 pub mod model;
+pub mod plan;
+pub mod render;
 pub mod scim;
 pub mod secret;
 pub mod state;

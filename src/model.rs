@@ -3,17 +3,22 @@
 //!
 //! Pure data. Nothing here does I/O, and nothing here knows about YAML, HTTP or files.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// The key under which a userName or group displayName is compared.
 ///
 /// SCIM declares `userName` and `displayName` case-insensitive (`caseExact: false`, RFC 7643
 /// §4.1.1); Zscaler's own SDK compares them with `EqualFold`. Every map keyed by a name uses this.
-pub fn name_key(name: &str) -> String {
-    if name.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
-        name.to_owned()
+pub fn name_key(name: &str) -> Cow<'_, str> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(name)
     } else {
-        name.to_lowercase()
+        Cow::Owned(name.to_lowercase())
     }
 }
 

@@ -1,3 +1,11 @@
 //! Talking to SCIM 2.0 servers: wire types, the HTTP client, paging, retries and pacing.
+//!
+//! This is the only module that sends HTTP requests.
 
+pub mod client;
+pub mod error;
+pub mod pacing;
 pub mod wire;
+
+pub use client::{ClientOptions, Created, Gone, MemberRef, ScimClient};
+pub use error::ScimError;

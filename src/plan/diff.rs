@@ -1,0 +1,509 @@
+//! Desired against live, per tenant: the changes that make live equal desired.
+//!
+//! Pure and linear in the size of the input: every lookup goes through a hash map built once.
+//!
+//! Rules (DESIGN.md "Identity and matching"):
+//! - users match by userName, groups by displayName, both case-insensitively;
+//! - a desired object that exists live but is not managed is adopted, never created again;
+//! - a managed object no longer desired is deprovisioned (users per `remove_user_action`,
+//!   groups deleted); a live object zsc never managed is left alone and counted;
+//! - the members of a managed group are authoritative.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::dialect::Dialect;
+use crate::model::{name_key, DesiredTenant, LiveGroup, LiveTenant, LiveUser, RemoveUserAction};
+use crate::state::TenantState;
+
+use super::change::{
+    group_address, membership_address, user_address, Action, Change, ObjectKind, Values,
+};
+use super::TenantSummary;
+
+/// Everything the planner needs to know about one tenant.
+pub struct TenantInput<'a> {
+    pub name: &'a str,
+    pub dialect: Dialect,
+    pub desired: &'a DesiredTenant,
+    /// What state says zsc manages (already refreshed against `live`).
+    pub managed: &'a TenantState,
+    /// What the server holds.
+    pub live: &'a LiveTenant,
+    pub remove_user_action: RemoveUserAction,
+}
+
+/// Compute the changes for one tenant, sorted users first, then groups, then memberships, each
+/// by name.
+pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
+    let ix = LiveIndex::new(input.live);
+    let mut out = TenantDiff {
+        tenant: input.name,
+        changes: Vec::new(),
+        user_changes: HashMap::new(),
+    };
+    let desired_user_keys: HashSet<String> = input
+        .desired
+        .users
+        .iter()
+        .map(|u| name_key(&u.user_name).into_owned())
+        .collect();
+
+    out.users(input, &ix, &desired_user_keys);
+    let consumed_groups = out.groups(input, &ix);
+    out.link_removals_before_user_removals();
+
+    let managed_user_ids: HashSet<&str> = input
+        .managed
+        .users
+        .values()
+        .map(|u| u.id.as_str())
+        .collect();
+    let unmanaged_users = input
+        .live
+        .users
+        .iter()
+        .filter(|u| {
+            !managed_user_ids.contains(u.id.as_str())
+                && !desired_user_keys.contains(name_key(&u.user_name).as_ref())
+        })
+        .count();
+    let managed_group_ids: HashSet<&str> = input
+        .managed
+        .groups
+        .values()
+        .map(|g| g.id.as_str())
+        .collect();
+    let unmanaged_groups = input
+        .live
+        .groups
+        .iter()
+        .filter(|g| {
+            !managed_group_ids.contains(g.id.as_str()) && !consumed_groups.contains(g.id.as_str())
+        })
+        .count();
+
+    let summary = TenantSummary {
+        name: input.name.to_owned(),
+        dialect: input.dialect,
+        live_users: input.live.users.len(),
+        live_groups: input.live.groups.len(),
+        managed_users: input.managed.users.len(),
+        managed_groups: input.managed.groups.len(),
+        unmanaged_users,
+        unmanaged_groups,
+    };
+    (out.changes, summary)
+}
+
+/// Hash indexes over a live tenant.
+struct LiveIndex<'a> {
+    users_by_key: HashMap<String, &'a LiveUser>,
+    users_by_id: HashMap<&'a str, &'a LiveUser>,
+    groups_by_key: HashMap<String, &'a LiveGroup>,
+    groups_by_id: HashMap<&'a str, &'a LiveGroup>,
+}
+
+impl<'a> LiveIndex<'a> {
+    fn new(live: &'a LiveTenant) -> Self {
+        LiveIndex {
+            users_by_key: live
+                .users
+                .iter()
+                .map(|u| (name_key(&u.user_name).into_owned(), u))
+                .collect(),
+            users_by_id: live.users.iter().map(|u| (u.id.as_str(), u)).collect(),
+            groups_by_key: live
+                .groups
+                .iter()
+                .map(|g| (name_key(&g.name).into_owned(), g))
+                .collect(),
+            groups_by_id: live.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+        }
+    }
+
+    fn user(&self, user_name: &str) -> Option<&'a LiveUser> {
+        self.users_by_key.get(name_key(user_name).as_ref()).copied()
+    }
+
+    fn group(&self, name: &str) -> Option<&'a LiveGroup> {
+        self.groups_by_key.get(name_key(name).as_ref()).copied()
+    }
+}
+
+struct TenantDiff<'t> {
+    tenant: &'t str,
+    changes: Vec<Change>,
+    /// For each user (by name key) that a change creates or removes: the change's index.
+    user_changes: HashMap<String, usize>,
+}
+
+impl TenantDiff<'_> {
+    fn push(&mut self, change: Change) -> usize {
+        self.changes.push(change);
+        self.changes.len() - 1
+    }
+
+    fn users(&mut self, input: &TenantInput<'_>, ix: &LiveIndex<'_>, desired: &HashSet<String>) {
+        let t = self.tenant;
+        for want in &input.desired.users {
+            let key = name_key(&want.user_name);
+            let managed = input.managed.users.get(key.as_ref());
+            let after_protect = Some(want.protect);
+            match ix.user(&want.user_name) {
+                None => {
+                    let idx = self.push(Change {
+                        address: user_address(t, &want.user_name),
+                        tenant: t.to_owned(),
+                        object: ObjectKind::User,
+                        action: Action::Create,
+                        name: want.user_name.clone(),
+                        id: None,
+                        member: None,
+                        member_id: None,
+                        before: None,
+                        after: Some(Values {
+                            user_name: Some(want.user_name.clone()),
+                            active: Some(want.active),
+                            attrs: want.attrs.without_empty(),
+                            protect: after_protect,
+                            ..Values::default()
+                        }),
+                        depends_on: Vec::new(),
+                        note: None,
+                    });
+                    self.user_changes.insert(key.into_owned(), idx);
+                }
+                Some(live) => {
+                    let target = live.attrs.overlay(&want.attrs);
+                    let remote_differs = target != live.attrs || live.active != want.active;
+                    let action = match managed {
+                        None => Action::Adopt,
+                        Some(m) if remote_differs || m.protect != want.protect => Action::Update,
+                        Some(_) => continue,
+                    };
+                    let before = Values {
+                        user_name: Some(live.user_name.clone()),
+                        active: Some(live.active),
+                        attrs: live.attrs.clone(),
+                        protect: managed.map(|m| m.protect),
+                        ..Values::default()
+                    };
+                    let after = Values {
+                        user_name: Some(live.user_name.clone()),
+                        active: Some(want.active),
+                        attrs: target,
+                        protect: after_protect,
+                        ..Values::default()
+                    };
+                    self.push(Change {
+                        address: user_address(t, &want.user_name),
+                        tenant: t.to_owned(),
+                        object: ObjectKind::User,
+                        action,
+                        name: live.user_name.clone(),
+                        id: Some(live.id.clone()),
+                        member: None,
+                        member_id: None,
+                        before: Some(before),
+                        after: Some(after),
+                        depends_on: Vec::new(),
+                        note: None,
+                    });
+                }
+            }
+        }
+
+        let deletes_on_deactivate = input.dialect.spec().deactivate_deletes;
+        for (key, managed) in &input.managed.users {
+            if desired.contains(key) {
+                continue;
+            }
+            let Some(live) = ix.user(&managed.user_name) else {
+                continue; // already gone: refresh drops it from state
+            };
+            let (action, note) = match input.remove_user_action {
+                RemoveUserAction::Delete => (Action::Delete, None),
+                RemoveUserAction::Disable if deletes_on_deactivate => (
+                    Action::Delete,
+                    Some(format!(
+                        "remove_user_action is `disable`, but on {} `active: false` deletes the user",
+                        input.dialect.name().to_uppercase()
+                    )),
+                ),
+                RemoveUserAction::Disable if live.active => (Action::Disable, None),
+                RemoveUserAction::Disable => continue, // already disabled
+            };
+            let before = Values {
+                user_name: Some(live.user_name.clone()),
+                active: Some(live.active),
+                attrs: live.attrs.clone(),
+                protect: Some(managed.protect),
+                ..Values::default()
+            };
+            let after = (action == Action::Disable).then(|| Values {
+                active: Some(false),
+                ..before.clone()
+            });
+            let idx = self.push(Change {
+                address: user_address(t, &live.user_name),
+                tenant: t.to_owned(),
+                object: ObjectKind::User,
+                action,
+                name: live.user_name.clone(),
+                id: Some(live.id.clone()),
+                member: None,
+                member_id: None,
+                before: Some(before),
+                after,
+                depends_on: Vec::new(),
+                note,
+            });
+            self.user_changes.insert(key.clone(), idx);
+        }
+    }
+
+    /// Group changes and membership changes. Returns the ids of live groups that a desired group
+    /// took (by name, by rename or by managed id).
+    fn groups<'l>(&mut self, input: &TenantInput<'_>, ix: &LiveIndex<'l>) -> HashSet<&'l str> {
+        let t = self.tenant;
+        let mut consumed: HashSet<&'l str> = HashSet::new();
+        let mut desired_keys: HashSet<String> = HashSet::new();
+        // Names a rename or delete frees, and the change that frees them.
+        let mut released: HashMap<String, String> = HashMap::new();
+        let mut creates: Vec<(String, usize)> = Vec::new();
+
+        for want in &input.desired.groups {
+            let key = name_key(&want.name).into_owned();
+            desired_keys.insert(key.clone());
+            let managed = input.managed.groups.get(&key);
+            let live = ix
+                .group(&want.name)
+                .or_else(|| managed.and_then(|m| ix.groups_by_id.get(m.id.as_str()).copied()))
+                .or_else(|| want.renamed_from.as_deref().and_then(|from| ix.group(from)))
+                .filter(|g| !consumed.contains(g.id.as_str()));
+            let address = group_address(t, &want.name);
+            let Some(live) = live else {
+                let idx = self.push(Change {
+                    address: address.clone(),
+                    tenant: t.to_owned(),
+                    object: ObjectKind::Group,
+                    action: Action::Create,
+                    name: want.name.clone(),
+                    id: None,
+                    member: None,
+                    member_id: None,
+                    before: None,
+                    after: Some(Values {
+                        name: Some(want.name.clone()),
+                        protect: Some(want.protect),
+                        ..Values::default()
+                    }),
+                    depends_on: Vec::new(),
+                    note: None,
+                });
+                creates.push((key, idx));
+                for member in &want.members {
+                    let member_id = ix.user(member).map(|u| u.id.clone());
+                    let mut depends_on = vec![address.clone()];
+                    if member_id.is_none() {
+                        depends_on.push(user_address(t, member));
+                    }
+                    let idx = self.push(membership(
+                        t,
+                        &want.name,
+                        None,
+                        member,
+                        member_id,
+                        Action::Add,
+                    ));
+                    self.changes[idx].depends_on = depends_on;
+                }
+                continue;
+            };
+            consumed.insert(live.id.as_str());
+
+            let managed_protect = managed.map(|m| m.protect);
+            let group_change = if live.name != want.name {
+                released.insert(name_key(&live.name).into_owned(), address.clone());
+                Some(Action::Rename)
+            } else if managed.is_none() {
+                Some(Action::Adopt)
+            } else if managed_protect != Some(want.protect) {
+                Some(Action::Update)
+            } else {
+                None
+            };
+            let group_change_address = group_change.map(|_| address.clone());
+            if let Some(action) = group_change {
+                self.push(Change {
+                    address: address.clone(),
+                    tenant: t.to_owned(),
+                    object: ObjectKind::Group,
+                    action,
+                    name: want.name.clone(),
+                    id: Some(live.id.clone()),
+                    member: None,
+                    member_id: None,
+                    before: Some(Values {
+                        name: Some(live.name.clone()),
+                        protect: managed_protect,
+                        members: Some(live.members.clone()),
+                        ..Values::default()
+                    }),
+                    after: Some(Values {
+                        name: Some(want.name.clone()),
+                        protect: Some(want.protect),
+                        ..Values::default()
+                    }),
+                    depends_on: Vec::new(),
+                    note: None,
+                });
+            }
+            let first = self.changes.len();
+            self.members(&want.name, &want.members, live, ix);
+            if let Some(group_change) = group_change_address {
+                // Membership ops in state land under the group's new key: after the group's.
+                for change in &mut self.changes[first..] {
+                    change.depends_on.push(group_change.clone());
+                }
+            }
+        }
+
+        for (key, managed) in &input.managed.groups {
+            if desired_keys.contains(key) {
+                continue;
+            }
+            let live = ix
+                .group(&managed.name)
+                .or_else(|| ix.groups_by_id.get(managed.id.as_str()).copied())
+                .filter(|g| !consumed.contains(g.id.as_str()));
+            let Some(live) = live else { continue };
+            consumed.insert(live.id.as_str());
+            let address = group_address(t, &live.name);
+            released.insert(name_key(&live.name).into_owned(), address.clone());
+            self.push(Change {
+                address,
+                tenant: t.to_owned(),
+                object: ObjectKind::Group,
+                action: Action::Delete,
+                name: live.name.clone(),
+                id: Some(live.id.clone()),
+                member: None,
+                member_id: None,
+                before: Some(Values {
+                    name: Some(live.name.clone()),
+                    protect: Some(managed.protect),
+                    ..Values::default()
+                }),
+                after: None,
+                depends_on: Vec::new(),
+                note: Some("group deletion is permanent".to_owned()),
+            });
+        }
+
+        // A create that takes a name another group gives up waits for it.
+        for (key, idx) in creates {
+            if let Some(freeing) = released.get(&key) {
+                self.changes[idx].depends_on.push(freeing.clone());
+            }
+        }
+        consumed
+    }
+
+    /// Membership changes that make `live`'s members equal `wanted` (userNames).
+    fn members(&mut self, group: &str, wanted: &[String], live: &LiveGroup, ix: &LiveIndex<'_>) {
+        let t = self.tenant;
+        let present: HashSet<&str> = live.members.iter().map(String::as_str).collect();
+        let mut keep: HashSet<&str> = HashSet::with_capacity(wanted.len());
+        for member in wanted {
+            match ix.user(member) {
+                Some(user) => {
+                    keep.insert(user.id.as_str());
+                    if !present.contains(user.id.as_str()) {
+                        self.push(membership(
+                            t,
+                            group,
+                            Some(&live.id),
+                            member,
+                            Some(user.id.clone()),
+                            Action::Add,
+                        ));
+                    }
+                }
+                None => {
+                    let idx = self.push(membership(
+                        t,
+                        group,
+                        Some(&live.id),
+                        member,
+                        None,
+                        Action::Add,
+                    ));
+                    self.changes[idx].depends_on = vec![user_address(t, member)];
+                }
+            }
+        }
+        for id in &live.members {
+            if keep.contains(id.as_str()) {
+                continue;
+            }
+            let name = ix
+                .users_by_id
+                .get(id.as_str())
+                .map_or(id.as_str(), |u| u.user_name.as_str());
+            self.push(membership(
+                t,
+                group,
+                Some(&live.id),
+                name,
+                Some(id.clone()),
+                Action::Remove,
+            ));
+        }
+    }
+
+    /// A user is disabled or deleted only after it has left the groups it is removed from.
+    fn link_removals_before_user_removals(&mut self) {
+        let mut waits: Vec<(usize, String)> = Vec::new();
+        for change in &self.changes {
+            if change.action != Action::Remove {
+                continue;
+            }
+            let Some(member) = change.member.as_deref() else {
+                continue;
+            };
+            if let Some(&idx) = self.user_changes.get(name_key(member).as_ref()) {
+                if self.changes[idx].action.is_destructive() {
+                    waits.push((idx, change.address.clone()));
+                }
+            }
+        }
+        for (idx, address) in waits {
+            self.changes[idx].depends_on.push(address);
+        }
+    }
+}
+
+fn membership(
+    tenant: &str,
+    group: &str,
+    group_id: Option<&str>,
+    member: &str,
+    member_id: Option<String>,
+    action: Action,
+) -> Change {
+    Change {
+        address: membership_address(tenant, group, member),
+        tenant: tenant.to_owned(),
+        object: ObjectKind::Membership,
+        action,
+        name: group.to_owned(),
+        id: group_id.map(str::to_owned),
+        member: Some(member.to_owned()),
+        member_id,
+        before: None,
+        after: None,
+        depends_on: Vec::new(),
+        note: None,
+    }
+}

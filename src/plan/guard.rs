@@ -1,0 +1,65 @@
+//! Safety guards: a plan that would destroy too much, or anything protected, is refused.
+
+use super::{Action, ObjectKind, Plan};
+
+/// The limits a plan must respect.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// At most this many disables and deletes in one plan.
+    pub max_destroy: usize,
+}
+
+/// A reason the plan may not be applied as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuardViolation {
+    TooManyDestroys { count: usize, limit: usize },
+    Protected { address: String, action: Action },
+}
+
+impl std::fmt::Display for GuardViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuardViolation::TooManyDestroys { count, limit } => write!(
+                f,
+                "the plan would disable or delete {count} objects, more than `max_destroy` ({limit}); \
+                 review it, then allow it for one run with `--max-destroy {count}`"
+            ),
+            GuardViolation::Protected { address, action } => {
+                let verb = match action {
+                    Action::Disable => "disable",
+                    _ => "delete",
+                };
+                write!(
+                    f,
+                    "the plan would {verb} `{address}`, which is protected; to release it, \
+                     declare it with `protect: false` and apply that first"
+                )
+            }
+        }
+    }
+}
+
+/// Every guard the plan trips, in plan order.
+pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
+    let mut out = Vec::new();
+    for change in &plan.changes {
+        let protected = change.before.as_ref().and_then(|b| b.protect) == Some(true);
+        if protected
+            && change.action.is_destructive()
+            && matches!(change.object, ObjectKind::User | ObjectKind::Group)
+        {
+            out.push(GuardViolation::Protected {
+                address: change.address.clone(),
+                action: change.action,
+            });
+        }
+    }
+    let count = plan.summary.destroys();
+    if count > limits.max_destroy {
+        out.push(GuardViolation::TooManyDestroys {
+            count,
+            limit: limits.max_destroy,
+        });
+    }
+    out
+}

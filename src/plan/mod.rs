@@ -1,0 +1,212 @@
+//! Planning: desired + state + live → [`Plan`], a sorted list of changes with dependencies.
+//!
+//! Pure. Nothing here touches the network or the file system, and nothing here prints; the
+//! plan is data that `render` shows and `apply` executes.
+
+pub mod change;
+pub mod diff;
+pub mod graph;
+pub mod guard;
+pub mod refresh;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dialect::Dialect;
+use crate::model::name_key;
+
+pub use change::{Action, Change, ObjectKind, Values};
+pub use diff::{diff_tenant, TenantInput};
+pub use guard::{check_guards, GuardViolation, Limits};
+
+/// The plan file and JSON view format this build writes and reads.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// A complete plan: what will change, in which order, computed from which state and config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// The lineage and serial of the state the plan was computed from: applying a saved plan
+    /// to any other state is refused as stale.
+    pub lineage: String,
+    pub serial: u64,
+    /// sha256 of the desired configuration the plan was computed from.
+    pub config_fingerprint: String,
+    /// Whether live state was read for this plan (`--refresh=false` plans from state alone).
+    pub refreshed: bool,
+    pub tenants: Vec<TenantSummary>,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+}
+
+/// Per-tenant facts a reviewer wants beside the changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSummary {
+    pub name: String,
+    pub dialect: Dialect,
+    pub live_users: usize,
+    pub live_groups: usize,
+    pub managed_users: usize,
+    pub managed_groups: usize,
+    /// Live objects zsc neither manages nor is asked to: left alone.
+    pub unmanaged_users: usize,
+    pub unmanaged_groups: usize,
+}
+
+/// Counts of changes by object and action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub users: UserCounts,
+    pub groups: GroupCounts,
+    pub memberships: MembershipCounts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCounts {
+    pub create: usize,
+    pub adopt: usize,
+    pub update: usize,
+    pub disable: usize,
+    pub delete: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCounts {
+    pub create: usize,
+    pub adopt: usize,
+    pub update: usize,
+    pub rename: usize,
+    pub delete: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipCounts {
+    pub add: usize,
+    pub remove: usize,
+}
+
+impl Summary {
+    pub fn of<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            match (c.object, c.action) {
+                (ObjectKind::User, Action::Create) => s.users.create += 1,
+                (ObjectKind::User, Action::Adopt) => s.users.adopt += 1,
+                (ObjectKind::User, Action::Update) => s.users.update += 1,
+                (ObjectKind::User, Action::Disable) => s.users.disable += 1,
+                (ObjectKind::User, Action::Delete) => s.users.delete += 1,
+                (ObjectKind::Group, Action::Create) => s.groups.create += 1,
+                (ObjectKind::Group, Action::Adopt) => s.groups.adopt += 1,
+                (ObjectKind::Group, Action::Update) => s.groups.update += 1,
+                (ObjectKind::Group, Action::Rename) => s.groups.rename += 1,
+                (ObjectKind::Group, Action::Delete) => s.groups.delete += 1,
+                (ObjectKind::Membership, Action::Add) => s.memberships.add += 1,
+                (ObjectKind::Membership, Action::Remove) => s.memberships.remove += 1,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// Disables and deletes: what the destroy guards count.
+    pub fn destroys(&self) -> usize {
+        self.users.disable + self.users.delete + self.groups.delete
+    }
+}
+
+/// Where a plan comes from, besides the per-tenant inputs.
+pub struct PlanMeta {
+    pub lineage: String,
+    pub serial: u64,
+    pub config_fingerprint: String,
+    pub refreshed: bool,
+}
+
+impl Plan {
+    /// Plan every tenant, in the order given.
+    pub fn build(meta: PlanMeta, tenants: &[TenantInput<'_>]) -> Plan {
+        let mut changes = Vec::new();
+        let mut summaries = Vec::with_capacity(tenants.len());
+        for input in tenants {
+            let (mut tenant_changes, summary) = diff_tenant(input);
+            sort_changes(&mut tenant_changes);
+            changes.append(&mut tenant_changes);
+            summaries.push(summary);
+        }
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            lineage: meta.lineage,
+            serial: meta.serial,
+            config_fingerprint: meta.config_fingerprint,
+            refreshed: meta.refreshed,
+            tenants: summaries,
+            summary: Summary::of(&changes),
+            changes,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Keep only the changes named by `targets` (addresses, or an address prefix such as
+    /// `t.group["G"]` which also selects that group's memberships) and everything they depend
+    /// on, transitively.
+    pub fn retain_targets(&mut self, targets: &[String]) {
+        if targets.is_empty() {
+            return;
+        }
+        let by_address: std::collections::HashMap<&str, usize> = self
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.address.as_str(), i))
+            .collect();
+        let mut keep = vec![false; self.changes.len()];
+        let mut stack: Vec<usize> = self
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| targets.iter().any(|t| target_selects(t, c)))
+            .map(|(i, _)| i)
+            .collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut keep[i], true) {
+                continue;
+            }
+            for dep in &self.changes[i].depends_on {
+                if let Some(&j) = by_address.get(dep.as_str()) {
+                    stack.push(j);
+                }
+            }
+        }
+        let mut keep = keep.into_iter();
+        self.changes.retain(|_| keep.next().unwrap_or(false));
+        self.summary = Summary::of(&self.changes);
+    }
+}
+
+/// Whether a `--target` address selects a change: its own address, a tenant name (every change
+/// in it), or a group address (the group and its memberships).
+fn target_selects(target: &str, change: &Change) -> bool {
+    if change.address == target || change.tenant == target {
+        return true;
+    }
+    if change.object == ObjectKind::Membership {
+        let group = change::group_address(&change.tenant, &change.name);
+        let user = change::user_address(&change.tenant, change.member.as_deref().unwrap_or(""));
+        return group == target || user == target;
+    }
+    false
+}
+
+/// Users, then groups, then memberships; each by name, case-insensitively, then exactly.
+fn sort_changes(changes: &mut [Change]) {
+    changes.sort_by_cached_key(|c| {
+        (
+            c.object,
+            name_key(&c.name).into_owned(),
+            c.member.as_deref().map(|m| name_key(m).into_owned()),
+            c.address.clone(),
+        )
+    });
+}

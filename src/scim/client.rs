@@ -1,0 +1,994 @@
+//! The SCIM 2.0 client: one per tenant, shared by every worker.
+//!
+//! Every request goes through [`ScimClient::send`], which paces, authenticates, retries what is
+//! safe to retry and turns answers into [`ScimError`]s with the server's detail. The bearer
+//! token is attached there and nowhere else; it never appears in a log line or an error.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::dialect::{Dialect, DialectSpec};
+use crate::model::{name_key, LiveGroup, LiveTenant, LiveUser, UserAttrs};
+use crate::secret::Secret;
+
+use super::error::ScimError;
+use super::pacing::{parse_retry_after, Backoff, Pacer};
+use super::wire::{
+    escape_filter_value, ListResponse, PatchOperation, PatchRequest, ScimErrorBody, WireGroup,
+    WireMember, WireUser, ENTERPRISE_SCHEMA,
+};
+
+/// How to reach one tenant.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub base_url: String,
+    pub token: Secret,
+    pub dialect: Dialect,
+    /// Page size for listings (capped at the dialect's maximum).
+    pub page_size: Option<usize>,
+    /// Requests per second; `None` uses the dialect's documented limit.
+    pub rate_limit: Option<f64>,
+    /// Concurrent requests for listings.
+    pub parallelism: usize,
+    /// Limit for one request, from sending to the last byte of the answer.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+}
+
+impl ClientOptions {
+    pub fn new(base_url: impl Into<String>, token: Secret, dialect: Dialect) -> ClientOptions {
+        ClientOptions {
+            base_url: base_url.into(),
+            token,
+            dialect,
+            page_size: None,
+            rate_limit: None,
+            parallelism: dialect.spec().default_parallelism,
+            timeout: Duration::from_secs(60),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// A created object, and whether it already existed (the create met "already exists", or a
+/// retried create found the first attempt had landed) and was adopted instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created<T> {
+    pub value: T,
+    pub adopted: bool,
+}
+
+/// The outcome of a delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    Deleted,
+    /// The server answered 404: someone (or an earlier attempt) deleted it already.
+    AlreadyGone,
+}
+
+/// A member reference to send: the user's id and userName.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRef {
+    pub id: String,
+    pub user_name: String,
+}
+
+/// Whether a request may be repeated after an uncertain outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repeat {
+    /// Repeating it has the same effect as sending it once (GET, PUT, PATCH, DELETE).
+    Idempotent,
+    /// A create: repeated only when the server surely did not act on it (429, refused
+    /// connection); otherwise the caller looks the object up first.
+    OnlyIfNotReceived,
+}
+
+#[derive(Clone)]
+pub struct ScimClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    spec: &'static DialectSpec,
+    page_size: usize,
+    parallelism: usize,
+    pacer: Pacer,
+    backoff: Backoff,
+    requests: AtomicU64,
+}
+
+/// An answer with a success status.
+struct Answer {
+    status: u16,
+    body: bytes::Bytes,
+}
+
+impl ScimClient {
+    pub fn new(options: ClientOptions) -> Result<ScimClient, ScimError> {
+        // reqwest is built with rustls but no crypto provider; ring is ours. Installing twice
+        // is harmless (the second attempt reports the first is in place).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = options.base_url.trim_end_matches('/').to_owned();
+        check_base_url(&base)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("zsc/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.timeout)
+            .connect_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(options.parallelism.max(1) * 2)
+            .build()
+            .map_err(|e| ScimError::Setup(format!("could not set up HTTPS: {e}")))?;
+        let spec = options.dialect.spec();
+        let page_size = options
+            .page_size
+            .unwrap_or(spec.max_page_size)
+            .clamp(1, spec.max_page_size);
+        let rate = options.rate_limit.or(spec.rate_limit_rps);
+        Ok(ScimClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                token: options.token,
+                spec,
+                page_size,
+                parallelism: options.parallelism.max(1),
+                pacer: Pacer::new(rate),
+                backoff: options.backoff,
+                requests: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn spec(&self) -> &'static DialectSpec {
+        self.inner.spec
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// HTTP requests sent so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Send one request, pacing and retrying. `path` is relative to the base URL and may carry
+    /// a query string. Returns the successful answer or the last error.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Answer, ScimError> {
+        let inner = &self.inner;
+        let url = format!("{}{}", inner.base, path);
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            inner.pacer.acquire().await;
+            inner.requests.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let result = self.send_once(&method, &url, path, body.as_deref()).await;
+            let elapsed = started.elapsed();
+            let error = match result {
+                Ok(answer) => {
+                    tracing::debug!(
+                        method = %method, path, status = answer.status,
+                        ms = elapsed.as_millis() as u64, "scim request"
+                    );
+                    return Ok(answer);
+                }
+                Err(e) => e,
+            };
+            tracing::debug!(method = %method, path, error = %error, ms = elapsed.as_millis() as u64, attempt, "scim request failed");
+            let retry_after = match &error {
+                ScimError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let repeatable = match (&error, repeat) {
+                (_, Repeat::Idempotent) => error.is_transient(),
+                (ScimError::Status { status: 429, .. }, Repeat::OnlyIfNotReceived) => true,
+                (ScimError::Transport { maybe_sent, .. }, Repeat::OnlyIfNotReceived) => !maybe_sent,
+                _ => false,
+            };
+            if !repeatable || attempt >= inner.backoff.max_attempts {
+                return Err(error);
+            }
+            let delay = inner.backoff.delay(attempt, retry_after);
+            if error.status() == Some(429) {
+                // Everyone slows down, not just the worker that was told.
+                inner.pacer.hold_back(delay);
+            }
+            tracing::info!(method = %method, path, "retrying in {} ms after: {error}", delay.as_millis());
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Answer, ScimError> {
+        let inner = &self.inner;
+        let mut request = inner
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(inner.token.expose())
+            .header(
+                reqwest::header::ACCEPT,
+                "application/scim+json, application/json",
+            );
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/scim+json")
+                .body(body.to_vec());
+        }
+        let transport = |e: reqwest::Error| ScimError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: describe_transport(&e),
+            maybe_sent: !e.is_connect(),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.bytes().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return Ok(Answer { status, body });
+        }
+        let parsed: Option<ScimErrorBody> = serde_json::from_slice(&body).ok();
+        let detail = parsed.as_ref().and_then(|b| b.detail.clone()).or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            (!text.is_empty() && text.len() < 300).then(|| text.to_owned())
+        });
+        Err(ScimError::Status {
+            method: method.to_string(),
+            path: path.to_owned(),
+            status,
+            scim_type: parsed.and_then(|b| b.scim_type),
+            detail,
+            retry_after,
+        })
+    }
+
+    fn parse<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<T, ScimError> {
+        serde_json::from_slice(&answer.body).map_err(|e| ScimError::Protocol {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            message: format!("invalid JSON ({e})"),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ScimError> {
+        let answer = self
+            .send(Method::GET, path, None, Repeat::Idempotent)
+            .await?;
+        self.parse("GET", path, &answer)
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    /// Read every user and group of the tenant, with group members.
+    pub async fn read_tenant(&self) -> Result<LiveTenant, ScimError> {
+        let (users, groups) = tokio::try_join!(self.list_users(), self.list_groups())?;
+        Ok(LiveTenant { users, groups })
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<LiveUser>, ScimError> {
+        let wire: Vec<WireUser> = self.list_all("Users", "").await?;
+        wire.into_iter()
+            .map(|u| u.into_live().map_err(|m| protocol("GET", "/Users", m)))
+            .collect()
+    }
+
+    /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
+    /// request per group.
+    pub async fn list_groups(&self) -> Result<Vec<LiveGroup>, ScimError> {
+        let wire: Vec<WireGroup> = self.list_all("Groups", "").await?;
+        let mut groups: Vec<LiveGroup> = Vec::with_capacity(wire.len());
+        let mut need_members = Vec::new();
+        for (i, g) in wire.into_iter().enumerate() {
+            if g.members.is_none() && !self.inner.spec.group_list_has_members {
+                need_members.push(i);
+            }
+            groups.push(g.into_live().map_err(|m| protocol("GET", "/Groups", m))?);
+        }
+        if need_members.is_empty() {
+            return Ok(groups);
+        }
+        let ids: Vec<(usize, String)> = need_members
+            .into_iter()
+            .map(|i| (i, groups[i].id.clone()))
+            .collect();
+        let fetched = self
+            .concurrently(ids, |client, (i, id)| async move {
+                client.get_group(&id).await.map(|g| (i, g))
+            })
+            .await?;
+        for (i, g) in fetched {
+            groups[i].members = g.members;
+        }
+        Ok(groups)
+    }
+
+    pub async fn get_group(&self, id: &str) -> Result<LiveGroup, ScimError> {
+        let path = format!("/Groups/{}", path_segment(id));
+        let wire: WireGroup = self.get(&path).await?;
+        wire.into_live().map_err(|m| protocol("GET", &path, m))
+    }
+
+    /// Look a user up by userName (case-insensitively, whatever the server's filter does).
+    pub async fn find_user(&self, user_name: &str) -> Result<Option<LiveUser>, ScimError> {
+        let path = format!(
+            "/Users?filter={}",
+            query_escape(&format!(
+                "userName eq \"{}\"",
+                escape_filter_value(user_name)
+            ))
+        );
+        let list: ListResponse<WireUser> = self.get(&path).await?;
+        let key = name_key(user_name);
+        list.resources
+            .into_iter()
+            .find(|u| name_key(&u.user_name) == key)
+            .map(|u| u.into_live().map_err(|m| protocol("GET", &path, m)))
+            .transpose()
+    }
+
+    /// Look a group up by displayName, with its members.
+    pub async fn find_group(&self, name: &str) -> Result<Option<LiveGroup>, ScimError> {
+        let path = format!(
+            "/Groups?filter={}",
+            query_escape(&format!("displayName eq \"{}\"", escape_filter_value(name)))
+        );
+        let list: ListResponse<WireGroup> = self.get(&path).await?;
+        let key = name_key(name);
+        let Some(found) = list
+            .resources
+            .into_iter()
+            .find(|g| name_key(&g.display_name) == key)
+        else {
+            return Ok(None);
+        };
+        let has_members = found.members.is_some();
+        let group = found.into_live().map_err(|m| protocol("GET", &path, m))?;
+        if has_members {
+            Ok(Some(group))
+        } else {
+            self.get_group(&group.id).await.map(Some)
+        }
+    }
+
+    /// Page through a resource: the first page tells the total, the rest are fetched
+    /// concurrently. The result holds each id once, and holds as many objects as the server
+    /// said it has, or the read fails.
+    async fn list_all<T>(&self, resource: &str, extra: &str) -> Result<Vec<T>, ScimError>
+    where
+        T: DeserializeOwned + HasId + Send + 'static,
+    {
+        let page = self.inner.page_size;
+        let first: ListResponse<T> = self.get(&list_path(resource, 1, page, extra)).await?;
+        let returned = first.resources.len();
+        let mut items = first.resources;
+        let Some(total) = first.total_results else {
+            return self.list_sequential(resource, extra, items).await;
+        };
+        let total_usize = usize::try_from(total).unwrap_or(usize::MAX);
+        if returned < total_usize {
+            if returned == 0 {
+                return Err(ScimError::Incomplete {
+                    resource: resource.to_owned(),
+                    expected: total,
+                    got: 0,
+                    hint: " (its first page was empty)".to_owned(),
+                });
+            }
+            // The server may cap pages below what we asked: step by what it returns.
+            let step = returned.min(page);
+            let starts: Vec<usize> = (returned + 1..=total_usize).step_by(step).collect();
+            let path_resource = resource.to_owned();
+            let extra_owned = extra.to_owned();
+            let pages = self
+                .concurrently(starts, move |client, start| {
+                    let path = list_path(&path_resource, start, step, &extra_owned);
+                    async move { client.get::<ListResponse<T>>(&path).await }
+                })
+                .await?;
+            for p in pages {
+                items.extend(p.resources);
+            }
+        }
+        let items = dedup_by_id(items);
+        if items.len() < total_usize {
+            return Err(ScimError::Incomplete {
+                resource: resource.to_owned(),
+                expected: total,
+                got: items.len(),
+                hint: "; refusing to plan from a partial read (a missing object would be created \
+                       twice or its removal missed)"
+                    .to_owned(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// Paging for servers that report no totalResults: until an empty or short page, bounded,
+    /// and stopping if a page repeats.
+    async fn list_sequential<T>(
+        &self,
+        resource: &str,
+        extra: &str,
+        mut items: Vec<T>,
+    ) -> Result<Vec<T>, ScimError>
+    where
+        T: DeserializeOwned + HasId,
+    {
+        const MAX_PAGES: usize = 100_000;
+        let page = self.inner.page_size;
+        let mut seen: HashSet<String> = items.iter().map(|i| i.id().to_owned()).collect();
+        let mut last = items.len();
+        let mut start = items.len() + 1;
+        for _ in 0..MAX_PAGES {
+            if last == 0 || last < page {
+                return Ok(dedup_by_id(items));
+            }
+            let list: ListResponse<T> = self.get(&list_path(resource, start, page, extra)).await?;
+            last = list.resources.len();
+            let before = seen.len();
+            for item in &list.resources {
+                seen.insert(item.id().to_owned());
+            }
+            if last > 0 && seen.len() == before {
+                // The same page again: the server ignores startIndex. Stop rather than loop.
+                return Err(protocol(
+                    "GET",
+                    &format!("/{resource}"),
+                    "the server returned the same page twice; it may ignore startIndex".to_owned(),
+                ));
+            }
+            start += last;
+            items.extend(list.resources);
+        }
+        Err(protocol(
+            "GET",
+            &format!("/{resource}"),
+            format!("more than {MAX_PAGES} pages without an end"),
+        ))
+    }
+
+    /// Run `f` over `inputs` with at most `parallelism` at once; fail on the first error.
+    async fn concurrently<I, O, F, Fut>(&self, inputs: Vec<I>, f: F) -> Result<Vec<O>, ScimError>
+    where
+        I: Send + 'static,
+        O: Send + 'static,
+        F: Fn(ScimClient, I) -> Fut,
+        Fut: std::future::Future<Output = Result<O, ScimError>> + Send + 'static,
+    {
+        let permits = Arc::new(Semaphore::new(self.inner.parallelism));
+        let mut tasks = JoinSet::new();
+        for input in inputs {
+            let permits = Arc::clone(&permits);
+            let fut = f(self.clone(), input);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                fut.await
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(o)) => out.push(o),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(ScimError::Setup(format!("a worker failed: {e}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- writing -------------------------------------------------------------------------
+
+    /// Create a user, or adopt it if it turns out to exist already.
+    pub async fn create_user(
+        &self,
+        user_name: &str,
+        active: bool,
+        attrs: &UserAttrs,
+    ) -> Result<Created<LiveUser>, ScimError> {
+        let body = self.user_body(user_name, active, attrs);
+        let max = self.inner.backoff.max_attempts;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .send(
+                    Method::POST,
+                    "/Users",
+                    Some(&body),
+                    Repeat::OnlyIfNotReceived,
+                )
+                .await
+            {
+                Ok(answer) => {
+                    if answer.body.iter().all(u8::is_ascii_whitespace) {
+                        // Created without a body: read it back to learn its id.
+                        if let Some(user) = self.find_user(user_name).await? {
+                            return Ok(Created {
+                                value: user,
+                                adopted: false,
+                            });
+                        }
+                        return Err(protocol(
+                            "POST",
+                            "/Users",
+                            format!("created `{user_name}` but it cannot be found afterwards"),
+                        ));
+                    }
+                    let wire: WireUser = self.parse("POST", "/Users", &answer)?;
+                    let value = wire
+                        .into_live()
+                        .map_err(|m| protocol("POST", "/Users", m))?;
+                    return Ok(Created {
+                        value,
+                        adopted: false,
+                    });
+                }
+                Err(e) if e.is_conflict() || (e.is_transient() && attempt < max) => {
+                    // It exists (409), or it may exist (the answer was lost): look before
+                    // sending again, so nothing is created twice.
+                    if let Some(user) = self.find_user(user_name).await? {
+                        return Ok(Created {
+                            value: user,
+                            adopted: true,
+                        });
+                    }
+                    if e.is_conflict() {
+                        return Err(e);
+                    }
+                    let delay = self.inner.backoff.delay(attempt, None);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn user_body(&self, user_name: &str, active: bool, attrs: &UserAttrs) -> Value {
+        let wire = WireUser::from_model(user_name, active, attrs);
+        serde_json::to_value(wire).unwrap_or(Value::Null)
+    }
+
+    /// Change a user's attributes and/or `active`, sending only what differs.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        before: &UserAttrs,
+        after: &UserAttrs,
+        active: Option<bool>,
+    ) -> Result<(), ScimError> {
+        let ops = user_patch_ops(before, after, active);
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let path = format!("/Users/{}", path_segment(id));
+        let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
+        self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
+            .await
+            .map(drop)
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<Gone, ScimError> {
+        self.delete(&format!("/Users/{}", path_segment(id))).await
+    }
+
+    pub async fn delete_group(&self, id: &str) -> Result<Gone, ScimError> {
+        self.delete(&format!("/Groups/{}", path_segment(id))).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<Gone, ScimError> {
+        match self
+            .send(Method::DELETE, path, None, Repeat::Idempotent)
+            .await
+        {
+            Ok(_) => Ok(Gone::Deleted),
+            Err(e) if e.is_not_found() => Ok(Gone::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Create a group with its members inline (one request), or adopt it if it exists.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        members: &[MemberRef],
+    ) -> Result<Created<LiveGroup>, ScimError> {
+        let inline = self.inner.spec.create_group_with_members;
+        let body = json!({
+            "schemas": [super::wire::GROUP_SCHEMA],
+            "displayName": name,
+            "members": if inline { wire_members(members) } else { Vec::new() },
+        });
+        let max = self.inner.backoff.max_attempts;
+        let mut attempt = 0;
+        let created = loop {
+            attempt += 1;
+            match self
+                .send(
+                    Method::POST,
+                    "/Groups",
+                    Some(&body),
+                    Repeat::OnlyIfNotReceived,
+                )
+                .await
+            {
+                Ok(answer) if !answer.body.iter().all(u8::is_ascii_whitespace) => {
+                    let wire: WireGroup = self.parse("POST", "/Groups", &answer)?;
+                    let mut group = wire
+                        .into_live()
+                        .map_err(|m| protocol("POST", "/Groups", m))?;
+                    if group.members.is_empty() && inline {
+                        group.members = members.iter().map(|m| m.id.clone()).collect();
+                    }
+                    break Created {
+                        value: group,
+                        adopted: false,
+                    };
+                }
+                Ok(_) => match self.find_group(name).await? {
+                    Some(group) => {
+                        break Created {
+                            value: group,
+                            adopted: false,
+                        }
+                    }
+                    None => {
+                        return Err(protocol(
+                            "POST",
+                            "/Groups",
+                            format!("created `{name}` but it cannot be found afterwards"),
+                        ))
+                    }
+                },
+                Err(e) if e.is_conflict() || (e.is_transient() && attempt < max) => {
+                    if let Some(group) = self.find_group(name).await? {
+                        break Created {
+                            value: group,
+                            adopted: true,
+                        };
+                    }
+                    if e.is_conflict() {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(self.inner.backoff.delay(attempt, None)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Members the create did not carry (an adopted group, or a dialect that refuses them
+        // inline) go in by PATCH.
+        let have: HashSet<&str> = created.value.members.iter().map(String::as_str).collect();
+        let missing: Vec<MemberRef> = members
+            .iter()
+            .filter(|m| !have.contains(m.id.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(created);
+        }
+        self.patch_members(&created.value.id, &missing, &[]).await?;
+        let mut created = created;
+        created
+            .value
+            .members
+            .extend(missing.into_iter().map(|m| m.id));
+        Ok(created)
+    }
+
+    pub async fn rename_group(&self, id: &str, name: &str) -> Result<(), ScimError> {
+        let path = format!("/Groups/{}", path_segment(id));
+        let body = serde_json::to_value(PatchRequest::new(vec![PatchOperation {
+            op: "replace".to_owned(),
+            path: None,
+            value: Some(json!({ "displayName": name })),
+        }]))
+        .unwrap_or(Value::Null);
+        self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
+            .await
+            .map(drop)
+    }
+
+    /// Add and remove members with as few PATCH requests as the dialect's batch size allows.
+    /// Returns the number of requests it took.
+    pub async fn patch_members(
+        &self,
+        group_id: &str,
+        add: &[MemberRef],
+        remove: &[String],
+    ) -> Result<usize, ScimError> {
+        let batch = self.inner.spec.member_patch_batch.max(1);
+        let path = format!("/Groups/{}", path_segment(group_id));
+        let mut requests = 0;
+        let mut adds = add.chunks(batch);
+        let mut removes = remove.chunks(batch);
+        loop {
+            let mut ops = Vec::new();
+            let mut room = batch;
+            if let Some(chunk) = adds.next() {
+                room -= chunk.len();
+                ops.push(PatchRequest::add_members(&wire_members(chunk)));
+            }
+            // Fill what room is left with removals.
+            let mut taken = 0;
+            if room > 0 {
+                for chunk in removes.by_ref() {
+                    for id in chunk {
+                        ops.push(PatchRequest::remove_member(id));
+                    }
+                    taken += chunk.len();
+                    if taken >= room {
+                        break;
+                    }
+                }
+            }
+            if ops.is_empty() {
+                return Ok(requests);
+            }
+            let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
+            self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
+                .await?;
+            requests += 1;
+        }
+    }
+}
+
+/// A SCIM resource with an id, for de-duplicating listings.
+pub trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl HasId for WireUser {
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("")
+    }
+}
+
+impl HasId for WireGroup {
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or("")
+    }
+}
+
+fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {
+    let mut seen = HashSet::with_capacity(items.len());
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.id().to_owned()))
+        .collect()
+}
+
+fn wire_members(members: &[MemberRef]) -> Vec<WireMember> {
+    members
+        .iter()
+        .map(|m| WireMember {
+            value: m.id.clone(),
+            display: Some(m.user_name.clone()),
+            reference: None,
+        })
+        .collect()
+}
+
+/// The PATCH operations that turn `before` into `after` (and set `active`).
+fn user_patch_ops(
+    before: &UserAttrs,
+    after: &UserAttrs,
+    active: Option<bool>,
+) -> Vec<PatchOperation> {
+    let mut replace = Map::new();
+    let mut ops = Vec::new();
+    let mut remove = |path: &str| {
+        ops.push(PatchOperation {
+            op: "remove".to_owned(),
+            path: Some(path.to_owned()),
+            value: None,
+        })
+    };
+    if let Some(active) = active {
+        replace.insert("active".into(), Value::Bool(active));
+    }
+    if before.display_name != after.display_name {
+        match &after.display_name {
+            Some(v) => drop(replace.insert("displayName".into(), json!(v))),
+            None => remove("displayName"),
+        }
+    }
+    if before.given_name != after.given_name || before.family_name != after.family_name {
+        let mut name = Map::new();
+        for (key, old, new) in [
+            ("givenName", &before.given_name, &after.given_name),
+            ("familyName", &before.family_name, &after.family_name),
+        ] {
+            match new {
+                Some(v) => drop(name.insert(key.into(), json!(v))),
+                None if old.is_some() => remove(&format!("name.{key}")),
+                None => {}
+            }
+        }
+        if !name.is_empty() {
+            replace.insert("name".into(), Value::Object(name));
+        }
+    }
+    if before.email != after.email {
+        match &after.email {
+            Some(v) => drop(replace.insert(
+                "emails".into(),
+                json!([{ "value": v, "primary": true, "type": "work" }]),
+            )),
+            None => remove("emails"),
+        }
+    }
+    if before.external_id != after.external_id {
+        match &after.external_id {
+            Some(v) => drop(replace.insert("externalId".into(), json!(v))),
+            None => remove("externalId"),
+        }
+    }
+    if before.department != after.department {
+        match &after.department {
+            Some(v) => {
+                replace.insert(ENTERPRISE_SCHEMA.into(), json!({ "department": v }));
+            }
+            None => remove(&format!("{ENTERPRISE_SCHEMA}:department")),
+        }
+    }
+    if !replace.is_empty() {
+        ops.insert(
+            0,
+            PatchOperation {
+                op: "replace".to_owned(),
+                path: None,
+                value: Some(Value::Object(replace)),
+            },
+        );
+    }
+    ops
+}
+
+fn list_path(resource: &str, start: usize, count: usize, extra: &str) -> String {
+    format!("/{resource}?startIndex={start}&count={count}{extra}")
+}
+
+fn protocol(method: &str, path: &str, message: String) -> ScimError {
+    ScimError::Protocol {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// Percent-encode a query value.
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Percent-encode an id for use as one path segment.
+fn path_segment(id: &str) -> String {
+    query_escape(id)
+}
+
+/// Refuse anything but https, and http to loopback (the emulator, tests).
+pub fn check_base_url(base: &str) -> Result<Url, ScimError> {
+    let url =
+        Url::parse(base).map_err(|e| ScimError::Setup(format!("invalid URL `{base}`: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ScimError::Setup(format!(
+            "refusing plain http:// to `{}`: a bearer token must not travel unencrypted; use https:// (http:// is allowed only for loopback)",
+            url.host_str().unwrap_or("")
+        ))),
+        other => Err(ScimError::Setup(format!(
+            "unsupported URL scheme `{other}` in `{base}`; use https://"
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A transport error in words, without the URL (which the caller already names) and never
+/// with headers.
+fn describe_transport(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer was cut off"
+    } else {
+        "the connection failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut root = None;
+    while let Some(s) = source {
+        root = Some(s.to_string());
+        source = s.source();
+    }
+    match root {
+        Some(r) => format!("{kind} ({r})"),
+        None => kind.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_is_refused_except_for_loopback() {
+        assert!(check_base_url("http://127.0.0.1:8080/scim/v2").is_ok());
+        assert!(check_base_url("http://localhost/scim").is_ok());
+        assert!(check_base_url("http://[::1]:9/scim").is_ok());
+        assert!(check_base_url("https://scim.zscaler.net/1/2/scim").is_ok());
+        let err = check_base_url("http://scim.example.com/scim").unwrap_err();
+        assert!(err.to_string().contains("refusing plain http://"));
+    }
+
+    #[test]
+    fn patch_ops_send_only_what_changed() {
+        let before = UserAttrs {
+            display_name: Some("A".into()),
+            department: Some("X".into()),
+            ..UserAttrs::default()
+        };
+        let after = UserAttrs {
+            display_name: Some("B".into()),
+            department: None,
+            ..UserAttrs::default()
+        };
+        let ops = user_patch_ops(&before, &after, None);
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].value, Some(json!({"displayName": "B"})));
+        assert_eq!(
+            ops[1].path.as_deref(),
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")
+        );
+    }
+}
