@@ -210,3 +210,6 @@ fn sort_changes(changes: &mut [Change]) {
         )
     });
 }
+
+#[cfg(test)]
+mod tests;

@@ -81,7 +81,7 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]
@@ -92,3 +92,6 @@ mod tests {
         assert_eq!(thousands(1_000_000), "1,000,000");
     }
 }
+
+#[cfg(test)]
+mod tests;
