@@ -17,7 +17,10 @@
 //!   print.
 
 pub mod apply;
+pub mod cli;
+pub mod config;
 pub mod dialect;
+pub mod emulator;
 pub mod model;
 pub mod plan;
 pub mod render;

@@ -11,7 +11,13 @@ use serde::{Deserialize, Serialize};
 ///
 /// SCIM declares `userName` and `displayName` case-insensitive (`caseExact: false`, RFC 7643
 /// §4.1.1); Zscaler's own SDK compares them with `EqualFold`. Every map keyed by a name uses this.
-pub fn name_key(name: &str) -> Cow<'_, str> {
+pub fn name_key(name: &str) -> String {
+    folded(name).into_owned()
+}
+
+/// [`name_key`] without an allocation when the name is already folded: for hot paths that
+/// only look keys up.
+pub fn folded(name: &str) -> Cow<'_, str> {
     if name
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())

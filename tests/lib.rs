@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `zsc` binary against the in-process emulator over HTTP on
+//! 127.0.0.1. One test binary (as just and ripgrep do); the harness is in `harness.rs`.
 
+mod harness;
+
+mod bad_input;
+mod core_loop;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::model::{name_key, UserAttrs};
+use crate::model::{folded, UserAttrs};
 use crate::plan::graph::DependencyGraph;
 use crate::plan::{Action, Change, ObjectKind, Plan};
 use crate::scim::{MemberRef, ScimClient, ScimError};
@@ -170,6 +170,7 @@ pub async fn apply(
                     release(s, &dependents, &mut pending, &mut ready);
                 }
                 Prepared::Run(work) => {
+                    let work = *work;
                     for (c, reason) in &work.skipped {
                         outcomes[*c] = Some(Outcome::Skipped(reason.clone()));
                         progress
@@ -274,10 +275,7 @@ fn group_into_steps(plan: &Plan) -> (Vec<Step>, Vec<usize>) {
             ObjectKind::Group => {
                 step_of[i] = steps.len();
                 if c.action == Action::Create {
-                    creates.insert(
-                        (tenant.clone(), name_key(&c.name).into_owned()),
-                        steps.len(),
-                    );
+                    creates.insert((tenant.clone(), folded(&c.name).into_owned()), steps.len());
                 }
                 steps.push(Step {
                     tenant,
@@ -289,7 +287,7 @@ fn group_into_steps(plan: &Plan) -> (Vec<Step>, Vec<usize>) {
                 });
             }
             ObjectKind::Membership => {
-                let key = (tenant.clone(), name_key(&c.name).into_owned());
+                let key = (tenant.clone(), folded(&c.name).into_owned());
                 if let Some(&s) = creates.get(&key) {
                     if c.action == Action::Add {
                         if let StepKind::Group { members, .. } = &mut steps[s].kind {
@@ -331,7 +329,7 @@ struct IdMap {
 
 enum Prepared {
     Skip(String),
-    Run(Work),
+    Run(Box<Work>),
 }
 
 /// A step with everything resolved, ready to send.
@@ -431,7 +429,7 @@ fn prepare(
         c.member_id.clone().or_else(|| {
             let member = c.member.as_deref()?;
             ids.users
-                .get(&(tenant.clone(), name_key(member).into_owned()))
+                .get(&(tenant.clone(), folded(member).into_owned()))
                 .cloned()
         })
     };
@@ -477,7 +475,7 @@ fn prepare(
                 .find_map(|&c| plan.changes[c].id.clone())
                 .or_else(|| {
                     ids.groups
-                        .get(&(tenant.clone(), name_key(group).into_owned()))
+                        .get(&(tenant.clone(), folded(group).into_owned()))
                         .cloned()
                 });
             let mut add = Vec::new();
@@ -512,7 +510,7 @@ fn prepare(
         }
     };
     let skipped_set: HashSet<usize> = skipped.iter().map(|(c, _)| *c).collect();
-    Prepared::Run(Work {
+    Prepared::Run(Box::new(Work {
         tenant: step.tenant.clone(),
         task,
         changes: step
@@ -522,7 +520,7 @@ fn prepare(
             .filter(|c| !skipped_set.contains(c))
             .collect(),
         skipped,
-    })
+    }))
 }
 
 fn user_task(c: usize, change: &Change) -> Task {
@@ -614,7 +612,7 @@ impl Work {
                         {
                             r.ops.push(put_user(&user, protect));
                             r.created_users
-                                .push((name_key(&user_name).into_owned(), user.id.clone()));
+                                .push((folded(&user_name).into_owned(), user.id.clone()));
                             r.outcomes.push((change, Outcome::Failed(e.to_string())));
                             return r;
                         }
@@ -622,7 +620,7 @@ impl Work {
                         user.active = active;
                     }
                     r.created_users
-                        .push((name_key(&user_name).into_owned(), user.id.clone()));
+                        .push((folded(&user_name).into_owned(), user.id.clone()));
                     r.ops.push(put_user(&user, protect));
                     let outcome = if created.adopted {
                         Outcome::Adopted
@@ -686,7 +684,7 @@ impl Work {
                     Ok(created) => {
                         let group = created.value;
                         r.created_groups
-                            .push((name_key(&name).into_owned(), group.id.clone()));
+                            .push((folded(&name).into_owned(), group.id.clone()));
                         r.ops.push(StateOp::PutGroup {
                             group: ManagedGroup {
                                 id: group.id,

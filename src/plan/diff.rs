@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::dialect::Dialect;
-use crate::model::{name_key, DesiredTenant, LiveGroup, LiveTenant, LiveUser, RemoveUserAction};
+use crate::model::{folded, DesiredTenant, LiveGroup, LiveTenant, LiveUser, RemoveUserAction};
 use crate::state::TenantState;
 
 use super::change::{
@@ -45,7 +45,7 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
         .desired
         .users
         .iter()
-        .map(|u| name_key(&u.user_name).into_owned())
+        .map(|u| folded(&u.user_name).into_owned())
         .collect();
 
     out.users(input, &ix, &desired_user_keys);
@@ -64,7 +64,7 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
         .iter()
         .filter(|u| {
             !managed_user_ids.contains(u.id.as_str())
-                && !desired_user_keys.contains(name_key(&u.user_name).as_ref())
+                && !desired_user_keys.contains(folded(&u.user_name).as_ref())
         })
         .count();
     let managed_group_ids: HashSet<&str> = input
@@ -109,24 +109,24 @@ impl<'a> LiveIndex<'a> {
             users_by_key: live
                 .users
                 .iter()
-                .map(|u| (name_key(&u.user_name).into_owned(), u))
+                .map(|u| (folded(&u.user_name).into_owned(), u))
                 .collect(),
             users_by_id: live.users.iter().map(|u| (u.id.as_str(), u)).collect(),
             groups_by_key: live
                 .groups
                 .iter()
-                .map(|g| (name_key(&g.name).into_owned(), g))
+                .map(|g| (folded(&g.name).into_owned(), g))
                 .collect(),
             groups_by_id: live.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
         }
     }
 
     fn user(&self, user_name: &str) -> Option<&'a LiveUser> {
-        self.users_by_key.get(name_key(user_name).as_ref()).copied()
+        self.users_by_key.get(folded(user_name).as_ref()).copied()
     }
 
     fn group(&self, name: &str) -> Option<&'a LiveGroup> {
-        self.groups_by_key.get(name_key(name).as_ref()).copied()
+        self.groups_by_key.get(folded(name).as_ref()).copied()
     }
 }
 
@@ -146,7 +146,7 @@ impl TenantDiff<'_> {
     fn users(&mut self, input: &TenantInput<'_>, ix: &LiveIndex<'_>, desired: &HashSet<String>) {
         let t = self.tenant;
         for want in &input.desired.users {
-            let key = name_key(&want.user_name);
+            let key = folded(&want.user_name);
             let managed = input.managed.users.get(key.as_ref());
             let after_protect = Some(want.protect);
             match ix.user(&want.user_name) {
@@ -273,7 +273,7 @@ impl TenantDiff<'_> {
         let mut creates: Vec<(String, usize)> = Vec::new();
 
         for want in &input.desired.groups {
-            let key = name_key(&want.name).into_owned();
+            let key = folded(&want.name).into_owned();
             desired_keys.insert(key.clone());
             let managed = input.managed.groups.get(&key);
             let live = ix
@@ -324,7 +324,7 @@ impl TenantDiff<'_> {
 
             let managed_protect = managed.map(|m| m.protect);
             let group_change = if live.name != want.name {
-                released.insert(name_key(&live.name).into_owned(), address.clone());
+                released.insert(folded(&live.name).into_owned(), address.clone());
                 Some(Action::Rename)
             } else if managed.is_none() {
                 Some(Action::Adopt)
@@ -380,7 +380,7 @@ impl TenantDiff<'_> {
             let Some(live) = live else { continue };
             consumed.insert(live.id.as_str());
             let address = group_address(t, &live.name);
-            released.insert(name_key(&live.name).into_owned(), address.clone());
+            released.insert(folded(&live.name).into_owned(), address.clone());
             self.push(Change {
                 address,
                 tenant: t.to_owned(),
@@ -472,7 +472,7 @@ impl TenantDiff<'_> {
             let Some(member) = change.member.as_deref() else {
                 continue;
             };
-            if let Some(&idx) = self.user_changes.get(name_key(member).as_ref()) {
+            if let Some(&idx) = self.user_changes.get(folded(member).as_ref()) {
                 if self.changes[idx].action.is_destructive() {
                     waits.push((idx, change.address.clone()));
                 }

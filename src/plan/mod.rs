@@ -12,7 +12,7 @@ pub mod refresh;
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::Dialect;
-use crate::model::name_key;
+use crate::model::folded;
 
 pub use change::{Action, Change, ObjectKind, Values};
 pub use diff::{diff_tenant, TenantInput};
@@ -204,8 +204,8 @@ fn sort_changes(changes: &mut [Change]) {
     changes.sort_by_cached_key(|c| {
         (
             c.object,
-            name_key(&c.name).into_owned(),
-            c.member.as_deref().map(|m| name_key(m).into_owned()),
+            folded(&c.name).into_owned(),
+            c.member.as_deref().map(|m| folded(m).into_owned()),
             c.address.clone(),
         )
     });

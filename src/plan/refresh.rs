@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{name_key, LiveGroup, LiveTenant, LiveUser};
+use crate::model::{folded, LiveGroup, LiveTenant, LiveUser};
 use crate::state::{ManagedGroup, ManagedUser, TenantState};
 
 /// The managed objects of `managed`, with the ids, attributes and members `live` holds now.
@@ -12,14 +12,14 @@ pub fn refresh_tenant(managed: &TenantState, live: &LiveTenant) -> TenantState {
     let users_by_key: HashMap<String, &LiveUser> = live
         .users
         .iter()
-        .map(|u| (name_key(&u.user_name).into_owned(), u))
+        .map(|u| (folded(&u.user_name).into_owned(), u))
         .collect();
     let groups_by_id: HashMap<&str, &LiveGroup> =
         live.groups.iter().map(|g| (g.id.as_str(), g)).collect();
     let groups_by_key: HashMap<String, &LiveGroup> = live
         .groups
         .iter()
-        .map(|g| (name_key(&g.name).into_owned(), g))
+        .map(|g| (folded(&g.name).into_owned(), g))
         .collect();
 
     let mut out = TenantState::default();

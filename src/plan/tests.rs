@@ -384,7 +384,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                     active: after.active.unwrap(),
                     attrs: after.attrs,
                 };
-                ids.insert(name_key(&c.name).into_owned(), u.id.clone());
+                ids.insert(folded(&c.name).into_owned(), u.id.clone());
                 state.apply(
                     t,
                     &crate::state::StateOp::PutUser {
@@ -423,7 +423,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                     name: c.name.clone(),
                     members: vec![],
                 };
-                ids.insert(format!("group:{}", name_key(&c.name)), g.id.clone());
+                ids.insert(format!("group:{}", folded(&c.name)), g.id.clone());
                 state.apply(
                     t,
                     &crate::state::StateOp::PutGroup {
@@ -469,13 +469,13 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
             (ObjectKind::Membership, action) => {
                 let gid =
                     c.id.clone()
-                        .or_else(|| ids.get(&format!("group:{}", name_key(&c.name))).cloned())
+                        .or_else(|| ids.get(&format!("group:{}", folded(&c.name))).cloned())
                         .expect("group id known after its create");
                 let uid = c
                     .member_id
                     .clone()
                     .or_else(|| {
-                        ids.get(name_key(c.member.as_ref().unwrap()).as_ref())
+                        ids.get(folded(c.member.as_ref().unwrap()).as_ref())
                             .cloned()
                     })
                     .expect("member id known after its create");

@@ -76,10 +76,9 @@ pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
     };
     let mut state = TenantState::default();
     for u in [&jsmith, &old, &gone] {
-        state.users.insert(
-            crate::model::name_key(&u.user_name).into_owned(),
-            managed(u),
-        );
+        state
+            .users
+            .insert(crate::model::folded(&u.user_name).into_owned(), managed(u));
     }
     for (id, name, members) in [
         ("g1", "Accounting", vec!["u1", "u2"]),

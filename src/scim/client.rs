@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::dialect::{Dialect, DialectSpec};
-use crate::model::{name_key, LiveGroup, LiveTenant, LiveUser, UserAttrs};
+use crate::model::{folded, LiveGroup, LiveTenant, LiveUser, UserAttrs};
 use crate::secret::Secret;
 
 use super::error::ScimError;
@@ -351,10 +351,10 @@ impl ScimClient {
             ))
         );
         let list: ListResponse<WireUser> = self.get(&path).await?;
-        let key = name_key(user_name);
+        let key = folded(user_name);
         list.resources
             .into_iter()
-            .find(|u| name_key(&u.user_name) == key)
+            .find(|u| folded(&u.user_name) == key)
             .map(|u| u.into_live().map_err(|m| protocol("GET", &path, m)))
             .transpose()
     }
@@ -366,11 +366,11 @@ impl ScimClient {
             query_escape(&format!("displayName eq \"{}\"", escape_filter_value(name)))
         );
         let list: ListResponse<WireGroup> = self.get(&path).await?;
-        let key = name_key(name);
+        let key = folded(name);
         let Some(found) = list
             .resources
             .into_iter()
-            .find(|g| name_key(&g.display_name) == key)
+            .find(|g| folded(&g.display_name) == key)
         else {
             return Ok(None);
         };

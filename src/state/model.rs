@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{name_key, UserAttrs};
+use crate::model::{folded, UserAttrs};
 
 /// The state format this build reads and writes. A newer file is refused, never rewritten.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -24,7 +24,7 @@ pub struct State {
     pub tenants: BTreeMap<String, TenantState>,
 }
 
-/// The managed objects of one tenant. Keys are [`name_key`]s of userName / displayName.
+/// The managed objects of one tenant. Keys are [`folded`]s of userName / displayName.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantState {
     #[serde(default)]
@@ -91,25 +91,25 @@ impl State {
         match op {
             StateOp::PutUser { user } => {
                 t.users
-                    .insert(name_key(&user.user_name).into_owned(), user.clone());
+                    .insert(folded(&user.user_name).into_owned(), user.clone());
             }
             StateOp::RemoveUser { user_name } => {
-                t.users.remove(name_key(user_name).as_ref());
+                t.users.remove(folded(user_name).as_ref());
             }
             StateOp::PutGroup { group } => {
                 t.groups
-                    .insert(name_key(&group.name).into_owned(), group.clone());
+                    .insert(folded(&group.name).into_owned(), group.clone());
             }
             StateOp::RemoveGroup { name } => {
-                t.groups.remove(name_key(name).as_ref());
+                t.groups.remove(folded(name).as_ref());
             }
             StateOp::AddMembers { group, ids } => {
-                if let Some(g) = t.groups.get_mut(name_key(group).as_ref()) {
+                if let Some(g) = t.groups.get_mut(folded(group).as_ref()) {
                     add_members(&mut g.members, ids);
                 }
             }
             StateOp::RemoveMembers { group, ids } => {
-                if let Some(g) = t.groups.get_mut(name_key(group).as_ref()) {
+                if let Some(g) = t.groups.get_mut(folded(group).as_ref()) {
                     remove_members(&mut g.members, ids);
                 }
             }

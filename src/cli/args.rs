@@ -1,0 +1,171 @@
+//! Command-line flags, exactly as typed. Nothing below the CLI layer sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::dialect::Dialect;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zsc",
+    version,
+    about = "Keep Zscaler (ZIA, ZPA) and SCIM 2.0 tenants' users, groups and memberships equal to what git declares",
+    long_about = "zsc refreshes live users and groups from each tenant's SCIM API, plans the changes that make them \
+                  match your YAML (as a reviewable, attribute-level diff), and applies them concurrently, \
+                  surviving rate limits, failures and interruptions.\n\n\
+                  Typical use: `zsc plan` on every pull request, `zsc apply` after merge.",
+    after_help = "Exit codes: 0 success (or no changes), 1 error, 2 changes present (plan --detailed-exitcode), 130 interrupted.\n\
+                  Environment: NO_COLOR turns color off; ZSC_LOG=debug logs like -vv; ZSC_LOG_PATH sends logs to a file."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "zsc.yaml",
+        env = "ZSC_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// The state file [default: .zsc/state.json beside the configuration].
+    #[arg(long, global = true, env = "ZSC_STATE")]
+    pub state: Option<PathBuf>,
+    /// When to use colors and progress bars.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Never use colors (same as --color never, or NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log more: -v requests and decisions, -vv everything.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration without contacting any tenant.
+    Validate,
+    /// Read live users and groups into the state file.
+    Refresh(RefreshArgs),
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make the changes: plan and apply, or apply a saved plan file.
+    Apply(ApplyArgs),
+    /// Serve the built-in emulated SCIM tenant over HTTP.
+    Emulator(EmulatorArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Concurrent requests per tenant [default: per tenant kind].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to this file, for `zsc apply FILE`.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Plan only these objects (and what they depend on): an address such as
+    /// `demo.user["jsmith@example.com"]`, `demo.group["Accounting"]` or a tenant name.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Read live state first (default); false plans from the state file alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Exit 2 when there are changes (0 when none, 1 on error).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Allow this many disables and deletes for this run (overrides `max_destroy`).
+    #[arg(long, value_name = "N")]
+    pub max_destroy: Option<usize>,
+    /// Concurrent requests per tenant for the refresh [default: per tenant kind].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `zsc plan -o FILE`: applied exactly, without asking.
+    pub plan_file: Option<PathBuf>,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Changes in flight at once [default: per tenant kind].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+    /// Apply only these objects (and what they depend on).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Allow this many disables and deletes for this run (overrides `max_destroy`).
+    #[arg(long, value_name = "N")]
+    pub max_destroy: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Which service to behave like.
+    #[arg(long, default_value = "scim")]
+    pub dialect: Dialect,
+    /// Keep the tenant's data in this JSON file [default: memory only].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The environment variable holding the bearer token clients must send.
+    #[arg(long, default_value = "ZSC_EMULATOR_TOKEN")]
+    pub token_env: String,
+    /// Registered userName domains (ZIA refuses others); repeatable.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Add this much latency to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests answered with a 5xx error (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of requests answered 429 with Retry-After (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Share of requests whose connection is cut after the change is made (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Answer 429 above this many requests per second.
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+}

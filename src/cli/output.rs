@@ -1,0 +1,110 @@
+//! Output policy, decided once: where results and messages go, whether they have colors and
+//! progress bars, and how much is logged. Results go to stdout, everything else to stderr.
+
+use std::io::{IsTerminal, Write};
+
+use crate::render::{Styles, Tone};
+
+use super::args::{ColorChoice, GlobalArgs};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    /// Colors for stdout.
+    pub out: Styles,
+    /// Colors for stderr.
+    pub err: Styles,
+    /// Progress bars on stderr (a terminal, not quiet).
+    pub bars: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    pub fn new(global: &GlobalArgs) -> Output {
+        let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let choice = if global.no_color {
+            ColorChoice::Never
+        } else {
+            global.color
+        };
+        let decide = |is_tty: bool| match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_tty && !no_color_env && !dumb,
+        };
+        let stderr_tty = std::io::stderr().is_terminal();
+        Output {
+            out: Styles {
+                enabled: decide(std::io::stdout().is_terminal()),
+            },
+            err: Styles {
+                enabled: decide(stderr_tty),
+            },
+            bars: !global.quiet && decide(stderr_tty),
+            quiet: global.quiet,
+        }
+    }
+
+    /// Write a result to stdout. A closed pipe (`zsc plan | head`) is not an error.
+    pub fn print(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// A message for the person at the terminal (stderr), unless quiet.
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.err.paint(Tone::Warning, "warning:"));
+    }
+
+    pub fn error(&self, text: &str) {
+        // Config diagnostics already start with `error:`.
+        if text.starts_with("error") {
+            eprintln!("{text}");
+        } else {
+            eprintln!("{} {text}", self.err.paint(Tone::Error, "error:"));
+        }
+    }
+}
+
+/// Set up tracing on stderr (or ZSC_LOG_PATH). `-v` → info for zsc, `-vv` → debug; ZSC_LOG
+/// takes a tracing filter (e.g. `debug`). Log lines carry method, path, status and timing, never
+/// headers or bodies, so the token cannot reach them.
+pub fn init_logging(verbose: u8) {
+    let filter = match std::env::var("ZSC_LOG") {
+        Ok(f) if !f.is_empty() => f,
+        _ => match verbose {
+            0 => "warn".to_owned(),
+            1 => "zsc=info".to_owned(),
+            _ => "zsc=debug".to_owned(),
+        },
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if let Some(path) = std::env::var_os("ZSC_LOG_PATH") {
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+            return;
+        }
+    }
+    let _ = builder
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

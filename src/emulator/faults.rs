@@ -1,0 +1,223 @@
+//! Fault injection: the knobs ([`Faults`]) and the seeded dice and token bucket that turn them
+//! into a verdict per request ([`FaultState::admit`]).
+//!
+//! Pure decision-making: nothing here sleeps, touches HTTP or the store. The middleware in
+//! `routes.rs` acts on the verdict. Faults apply to Users and Groups requests only, never to
+//! discovery or `/_emulator/*`.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// What to break, and how often. `Faults::default()` breaks nothing.
+///
+/// Rates are shares of requests between 0.0 and 1.0 (values outside are clamped). Checks run in
+/// this order: latency, rate limit, injected error, throttle; a request that passes them all is
+/// processed, and may then have its response dropped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Milliseconds added to every Users/Groups request before anything else.
+    pub latency_ms: u64,
+    /// Share of requests answered 500 or 503 (alternately) with a SCIM error body, unchanged.
+    pub error_rate: f64,
+    /// Share of requests answered 429, unchanged.
+    pub throttle_rate: f64,
+    /// `Retry-After` seconds sent with a `throttle_rate` 429; `None` sends no `Retry-After`
+    /// (Zscaler does not document one). The default is `None`.
+    pub retry_after_secs: Option<u64>,
+    /// Share of requests whose change IS made and whose response is then cut off mid-message
+    /// (the client sees a connection error).
+    pub drop_rate: f64,
+    /// Requests per second allowed (token bucket holding one second's worth, at least one
+    /// request); above it 429 with `Retry-After` computed from the bucket (at least 1 second).
+    pub rate_limit: Option<f64>,
+    /// A page-size cap lower than the dialect's.
+    pub page_size_cap: Option<usize>,
+    /// Seed of the dice, so a run with faults is reproducible.
+    pub seed: u64,
+}
+
+/// The verdict for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Over the rate limit: 429 with this `Retry-After`.
+    RateLimited { retry_after: u64 },
+    /// Answer this 5xx status without doing anything.
+    Error { status: u16 },
+    /// Answer 429, with `Retry-After` when configured.
+    Throttled { retry_after: Option<u64> },
+    /// Process the request; `drop` says whether to cut the response afterwards.
+    Proceed { drop: bool },
+}
+
+/// The live fault settings with their random and rate-limiting state.
+pub(crate) struct FaultState {
+    faults: Faults,
+    rng: StdRng,
+    bucket: Option<TokenBucket>,
+    /// Alternates injected errors between 500 and 503.
+    next_error_is_503: bool,
+}
+
+impl FaultState {
+    pub fn new(faults: Faults) -> Self {
+        let mut state = FaultState {
+            faults: Faults::default(),
+            rng: StdRng::seed_from_u64(0),
+            bucket: None,
+            next_error_is_503: false,
+        };
+        state.set(faults);
+        state
+    }
+
+    /// Replace the settings; the dice are reseeded and the bucket starts full.
+    pub fn set(&mut self, faults: Faults) {
+        self.rng = StdRng::seed_from_u64(faults.seed);
+        self.bucket = faults
+            .rate_limit
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|rate| TokenBucket::new(rate, Instant::now()));
+        self.next_error_is_503 = false;
+        self.faults = faults;
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Decide the fate of one request arriving at `now` (after its latency was served).
+    pub fn admit(&mut self, now: Instant) -> Verdict {
+        if let Some(bucket) = &mut self.bucket {
+            if let Err(retry_after) = bucket.take(now) {
+                return Verdict::RateLimited { retry_after };
+            }
+        }
+        if self.roll(self.faults.error_rate) {
+            let status = if self.next_error_is_503 { 503 } else { 500 };
+            self.next_error_is_503 = !self.next_error_is_503;
+            return Verdict::Error { status };
+        }
+        if self.roll(self.faults.throttle_rate) {
+            return Verdict::Throttled {
+                retry_after: self.faults.retry_after_secs,
+            };
+        }
+        Verdict::Proceed {
+            drop: self.roll(self.faults.drop_rate),
+        }
+    }
+
+    /// True with probability `rate`; draws nothing when the rate is zero, so enabling one kind of
+    /// fault does not shift the dice of another between runs.
+    fn roll(&mut self, rate: f64) -> bool {
+        if rate.is_nan() || rate <= 0.0 {
+            return false;
+        }
+        rate >= 1.0 || self.rng.random::<f64>() < rate
+    }
+}
+
+/// A token bucket refilled at `rate` per second, holding at most one second's worth (and at
+/// least one token).
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, now: Instant) -> Self {
+        let capacity = rate.max(1.0);
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    /// Take a token, or say how many whole seconds (at least 1) until one is available.
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.rate;
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn default_faults_break_nothing() {
+        let mut state = FaultState::new(Faults::default());
+        for _ in 0..100 {
+            assert_eq!(
+                state.admit(Instant::now()),
+                Verdict::Proceed { drop: false }
+            );
+        }
+    }
+
+    #[test]
+    fn bucket_allows_one_seconds_worth_then_refills() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(5.0, start);
+        for _ in 0..5 {
+            assert_eq!(bucket.take(start), Ok(()));
+        }
+        assert_eq!(bucket.take(start), Err(1));
+        assert_eq!(bucket.take(start + Duration::from_millis(200)), Ok(()));
+    }
+
+    #[test]
+    fn slow_rates_wait_whole_seconds() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(0.25, start);
+        assert_eq!(bucket.take(start), Ok(()));
+        assert_eq!(bucket.take(start), Err(4));
+    }
+
+    #[test]
+    fn injected_errors_alternate_500_and_503() {
+        let mut state = FaultState::new(Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        });
+        let now = Instant::now();
+        assert_eq!(state.admit(now), Verdict::Error { status: 500 });
+        assert_eq!(state.admit(now), Verdict::Error { status: 503 });
+    }
+
+    #[test]
+    fn same_seed_same_dice() {
+        let faults = Faults {
+            error_rate: 0.3,
+            drop_rate: 0.3,
+            seed: 7,
+            ..Faults::default()
+        };
+        let run = || {
+            let mut state = FaultState::new(faults.clone());
+            (0..50)
+                .map(|_| state.admit(Instant::now()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
+    }
+}

@@ -1,0 +1,136 @@
+//! The layers around handlers: debug logging of method, path and status (never headers: the
+//! token must not reach a log); counting Users/Groups requests and serving their faults; and
+//! the bearer-token check.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::emulator::error::ApiError;
+use crate::emulator::faults::Verdict;
+
+use super::App;
+
+pub(super) async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "emulator");
+    response
+}
+
+/// What the fault and stats middleware needs: the shared state and which resource it guards.
+#[derive(Clone)]
+pub(super) struct Guard {
+    shared: App,
+    resource: &'static str,
+}
+
+impl Guard {
+    pub(super) fn new(shared: &App, resource: &'static str) -> Self {
+        Guard {
+            shared: Arc::clone(shared),
+            resource,
+        }
+    }
+}
+
+/// Count the request, serve its faults (latency, rate limit, injected error, throttle), run it,
+/// and cut its answer off when the dice say so.
+pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let app = &guard.shared;
+    app.stats()
+        .record_request(request.method().as_str(), guard.resource);
+    let latency = app.faults().faults().latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let verdict = app.faults().admit(Instant::now());
+    let (response, drop) = match verdict {
+        Verdict::RateLimited { retry_after } => {
+            app.stats().throttled += 1;
+            let error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "too many requests: over the rate limit",
+            )
+            .with_retry_after(Some(retry_after));
+            (error.into_response(), false)
+        }
+        Verdict::Error { status } => {
+            app.stats().errors_injected += 1;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                ApiError::new(status, None, "injected fault: try again").into_response(),
+                false,
+            )
+        }
+        Verdict::Throttled { retry_after } => {
+            app.stats().throttled += 1;
+            let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, None, "too many requests")
+                .with_retry_after(retry_after);
+            (error.into_response(), false)
+        }
+        Verdict::Proceed { drop } => (next.run(request).await, drop),
+    };
+    {
+        let mut stats = app.stats();
+        stats.record_status(response.status().as_u16());
+        if drop {
+            stats.dropped += 1;
+        }
+    }
+    if drop {
+        cut_off(response).await
+    } else {
+        response
+    }
+}
+
+/// The answer with a Content-Length larger than the body that follows: the server ends the
+/// connection when the body runs out, so the client sees an incomplete message after the change
+/// was made.
+async fn cut_off(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let sent = bytes.slice(..bytes.len() / 2);
+    if parts.status == StatusCode::NO_CONTENT {
+        // A 204 cannot announce a body.
+        parts.status = StatusCode::OK;
+    }
+    parts.headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(bytes.len() as u64 + 1),
+    );
+    // A streamed body has no known length, so the promised Content-Length is what counts.
+    Response::from_parts(
+        parts,
+        Body::from_stream(Body::from(sent).into_data_stream()),
+    )
+}
+
+pub(super) async fn require_token(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match presented {
+        Some(token) if app.token_matches(token) => next.run(request).await,
+        _ => ApiError::unauthorized().into_response(),
+    }
+}

@@ -1,0 +1,157 @@
+//! Reading requests: ids from the path, query parameters (names compared case-insensitively),
+//! the page a list asks for after the caps, JSON bodies in the accepted content types, and the
+//! list envelope.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::scim::wire::{ListResponse, LIST_SCHEMA};
+
+use crate::emulator::error::ApiError;
+use crate::emulator::filter::{parse_eq, EqFilter};
+use crate::emulator::quirks::quirks;
+use crate::emulator::view::{Projection, View};
+
+use super::App;
+
+pub(super) fn id_from(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|e| {
+        ApiError::invalid_value(format!("the resource id in the URL is not valid: {e}"))
+    })
+}
+
+/// Query parameters of a request, names compared case-insensitively.
+pub(super) struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub(super) fn from(
+        query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ) -> Result<Self, ApiError> {
+        query
+            .map(|Query(pairs)| Params(pairs))
+            .map_err(|e| ApiError::invalid_value(format!("the query string is not valid: {e}")))
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// `attributes` and `excludedAttributes` (or ZPA's spelling `excludeAttributes`).
+    pub(super) fn projection(&self) -> Projection {
+        let excluded = self
+            .get("excludedAttributes")
+            .or_else(|| self.get("excludeAttributes"));
+        Projection::new(self.get("attributes"), excluded)
+    }
+
+    pub(super) fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|value| {
+                value.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid_value(format!(
+                        "`{name}` must be a whole number, not `{value}`"
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The page a list request asks for, after the dialect's and the faults' caps.
+pub(super) struct PageRequest {
+    /// 1-based.
+    pub start_index: usize,
+    pub count: usize,
+    pub filter: Option<EqFilter>,
+}
+
+pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, ApiError> {
+    let spec = app.dialect.spec();
+    let cap = match app.faults().faults().page_size_cap {
+        Some(cap) => cap.min(spec.max_page_size),
+        None => spec.max_page_size,
+    };
+    let start_index = params.number("startIndex")?.unwrap_or(1).max(1);
+    let count = params
+        .number("count")?
+        .map_or(spec.default_page_size as i64, |c| c.max(0));
+    let filter = params
+        .get("filter")
+        .map(parse_eq)
+        .transpose()
+        .map_err(ApiError::invalid_filter)?;
+    Ok(PageRequest {
+        start_index: usize::try_from(start_index).unwrap_or(usize::MAX),
+        count: usize::try_from(count).unwrap_or(usize::MAX).min(cap),
+        filter,
+    })
+}
+
+pub(super) fn list_body(
+    app: &App,
+    page: &PageRequest,
+    total: usize,
+    resources: Vec<Value>,
+) -> ListResponse<Value> {
+    let items = if quirks(app.dialect).items_per_page_is_page_size {
+        page.count
+    } else {
+        resources.len()
+    };
+    ListResponse {
+        schemas: vec![LIST_SCHEMA.to_owned()],
+        total_results: Some(total as u64),
+        start_index: Some(page.start_index as u64),
+        items_per_page: Some(items as u64),
+        resources,
+    }
+}
+
+/// A JSON request body: SCIM, plain or JSON-patch content types (ZIA's curl example sends
+/// `application/json-patch+json`), or none.
+pub(super) fn parse_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let mime = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !(mime == "application/json" || mime.ends_with("+json")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                format!("content type `{mime}` is not supported; send application/scim+json"),
+            ));
+        }
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::invalid_syntax(format!("the request body is not a valid resource: {e}"))
+    })
+}
+
+pub(super) fn view(app: &App, projection: Projection) -> View<'_> {
+    View {
+        base_url: &app.base_url,
+        projection,
+    }
+}

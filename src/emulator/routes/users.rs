@@ -1,0 +1,148 @@
+//! `/Users` handlers: each reads the request, calls the store under its mutex, renders the
+//! answer, releases the mutex, saves, and only then answers.
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::scim::wire::{PatchRequest, WireUser};
+
+use crate::emulator::error::ApiError;
+use crate::emulator::store::UserWrite;
+use crate::emulator::view::Projection;
+
+use super::request::{id_from, list_body, page_request, parse_body, view, Params};
+use super::{created, scim_json, App, QueryParams};
+
+pub(super) async fn list_users(
+    State(app): State<App>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let params = Params::from(query)?;
+    let page = page_request(&app, &params)?;
+    let body = {
+        let mut store = app.store();
+        let (total, keys) =
+            store.page_users(page.filter.as_ref(), page.start_index - 1, page.count)?;
+        let view = view(&app, params.projection());
+        let resources = keys
+            .iter()
+            .filter_map(|key| store.user(*key))
+            .map(|rec| view.user(&store, rec))
+            .collect();
+        list_body(&app, &page, total, resources)
+    };
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+pub(super) async fn get_user(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let id = id_from(path)?;
+    let projection = Params::from(query)?.projection();
+    let body = {
+        let store = app.store();
+        let key = store.user_key(&id)?;
+        let rec = store
+            .user(key)
+            .ok_or_else(|| ApiError::not_found(format!("no user has id `{id}`")))?;
+        view(&app, projection).user(&store, rec)
+    };
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+pub(super) async fn create_user(
+    State(app): State<App>,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let projection = Params::from(query)?.projection();
+    let user: WireUser = parse_body(&headers, &body)?;
+    let (body, id, version) = {
+        let mut store = app.store();
+        let key = store.create_user(user)?;
+        let rec = store
+            .user(key)
+            .ok_or_else(|| ApiError::internal("the new user vanished"))?;
+        (
+            view(&app, projection).user(&store, rec),
+            rec.id().to_owned(),
+            store.version(),
+        )
+    };
+    app.persist(version).await?;
+    Ok(created(&body, format!("{}/Users/{id}", app.base_url)))
+}
+
+pub(super) async fn replace_user(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = id_from(path)?;
+    let projection = Params::from(query)?.projection();
+    let user: WireUser = parse_body(&headers, &body)?;
+    write_user(&app, projection, |store| store.replace_user(&id, user)).await
+}
+
+pub(super) async fn patch_user(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = id_from(path)?;
+    let projection = Params::from(query)?.projection();
+    let patch: PatchRequest = parse_body(&headers, &body)?;
+    write_user(&app, projection, |store| {
+        store.patch_user(&id, &patch.operations)
+    })
+    .await
+}
+
+/// Run a user write, save, and answer 200 with the user as written (for a ZPA deactivation,
+/// the user as it was when the service deleted it).
+async fn write_user(
+    app: &App,
+    projection: Projection,
+    write: impl FnOnce(&mut crate::emulator::store::Store) -> Result<UserWrite, ApiError>,
+) -> Result<Response, ApiError> {
+    let (body, version) = {
+        let mut store = app.store();
+        let view = view(app, projection);
+        let body = match write(&mut store)? {
+            UserWrite::Stored(key) => {
+                let rec = store
+                    .user(key)
+                    .ok_or_else(|| ApiError::internal("the user vanished"))?;
+                view.user(&store, rec)
+            }
+            UserWrite::Deleted(rec) => view.user(&store, &rec),
+        };
+        (body, store.version())
+    };
+    app.persist(version).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+pub(super) async fn delete_user(
+    State(app): State<App>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = id_from(path)?;
+    let version = {
+        let mut store = app.store();
+        store.delete_user(&id)?;
+        store.version()
+    };
+    app.persist(version).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

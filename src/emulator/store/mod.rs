@@ -1,0 +1,455 @@
+//! The emulator's data: users and groups in insertion order, with the indexes a tenant of
+//! 100,000 users, 10,000 groups and 1,000,000 memberships needs (by id, by lowercased name, each
+//! user's groups), and the rules that decide which writes are refused.
+//!
+//! It knows nothing of HTTP or files: handlers call it under a mutex, `view.rs` renders what it
+//! holds, `persist.rs` saves [`Store::to_data`]. Internally a resource is a `Key`, its slot in
+//! insertion order; slots of deleted resources stay empty, so keys never move.
+//!
+//! This file holds the types, loading and dumping, lookups and paging; `users.rs` and
+//! `groups.rs` the writes and their checks; `ids.rs` new ids and timestamps.
+
+mod groups;
+mod ids;
+mod users;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::dialect::{Dialect, DialectSpec};
+use crate::model::name_key;
+use crate::scim::wire::{WireGroup, WireMember, WireMeta, WireUser, GROUP_SCHEMA};
+
+use super::error::ApiError;
+use super::filter::EqFilter;
+use super::quirks::{quirks, IdStyle};
+use super::EmulatorData;
+use ids::{new_meta, IdGen};
+use users::normalize_user;
+
+/// A resource's slot in insertion order.
+pub(crate) type Key = u32;
+
+/// The write rules that come from the options and the dialect table.
+pub(crate) struct Rules {
+    pub dialect: Dialect,
+    pub spec: &'static DialectSpec,
+    /// Lowercased registered userName domains; empty accepts any.
+    pub domains: Vec<String>,
+    /// `name_key`s of userNames linked to admin accounts (ZIA): DELETE answers 409.
+    pub admin_users: HashSet<String>,
+}
+
+impl Rules {
+    pub fn new(dialect: Dialect, domains: &[String], admin_users: &[String]) -> Self {
+        Rules {
+            dialect,
+            spec: dialect.spec(),
+            domains: domains
+                .iter()
+                .map(|d| d.trim_start_matches('@').to_lowercase())
+                .collect(),
+            admin_users: admin_users.iter().map(|u| name_key(u)).collect(),
+        }
+    }
+}
+
+/// A stored user: the canonical resource (department only in the enterprise extension, no
+/// `groups`) and the keys of the groups it belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct UserRec {
+    pub user: WireUser,
+    pub groups: Vec<Key>,
+}
+
+impl UserRec {
+    pub fn id(&self) -> &str {
+        self.user.id.as_deref().unwrap_or_default()
+    }
+}
+
+/// A stored group. Members are user keys with the sequence number of their addition, which
+/// gives their order; `dangling` holds member ids of no known user, which only seeded data
+/// (`replace_data`, a data file) can contain.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRec {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub meta: WireMeta,
+    members: HashMap<Key, u64>,
+    next_seq: u64,
+    pub dangling: Vec<String>,
+}
+
+impl GroupRec {
+    /// Member keys in the order they were added.
+    pub fn member_keys(&self) -> Vec<Key> {
+        let mut members: Vec<(u64, Key)> = self.members.iter().map(|(k, s)| (*s, *k)).collect();
+        members.sort_unstable();
+        members.into_iter().map(|(_, k)| k).collect()
+    }
+}
+
+/// The outcome of a user write.
+pub(crate) enum UserWrite {
+    Stored(Key),
+    /// The dialect deletes deactivated users (ZPA): the user as it was written, now gone.
+    Deleted(Box<UserRec>),
+}
+
+/// Users and groups with their indexes.
+pub(crate) struct Store {
+    rules: Rules,
+    users: Vec<Option<UserRec>>,
+    user_by_id: HashMap<String, Key>,
+    user_by_name: HashMap<String, Key>,
+    /// Live user keys in order; `None` after a delete until the next list rebuilds it.
+    user_order: Option<Vec<Key>>,
+    groups: Vec<Option<GroupRec>>,
+    group_by_id: HashMap<String, Key>,
+    group_by_name: HashMap<String, Key>,
+    group_order: Option<Vec<Key>>,
+    ids: IdGen,
+    /// Bumped by every successful mutation; persistence writes each version at most once.
+    version: u64,
+}
+
+/// Which way a list is selected.
+enum Selection {
+    All,
+    Keys(Vec<Key>),
+}
+
+impl Store {
+    pub fn new(rules: Rules, seed: u64) -> Self {
+        Store {
+            rules,
+            users: Vec::new(),
+            user_by_id: HashMap::new(),
+            user_by_name: HashMap::new(),
+            user_order: Some(Vec::new()),
+            groups: Vec::new(),
+            group_by_id: HashMap::new(),
+            group_by_name: HashMap::new(),
+            group_order: Some(Vec::new()),
+            ids: IdGen::new(seed),
+            version: 0,
+        }
+    }
+
+    /// Build a store from saved or seeded data. With `strict`, a duplicate id or name, or a
+    /// resource without a name, is an error; otherwise it is skipped with a warning.
+    pub fn from_data(
+        rules: Rules,
+        seed: u64,
+        data: EmulatorData,
+        strict: bool,
+    ) -> Result<Self, String> {
+        let mut store = Store::new(rules, seed);
+        let problem = |detail: String| -> Result<(), String> {
+            if strict {
+                Err(detail)
+            } else {
+                tracing::warn!("emulator data: skipping {detail}");
+                Ok(())
+            }
+        };
+        let user_count = data.users.len();
+        store.users.reserve(user_count);
+        store.user_by_id.reserve(user_count);
+        store.user_by_name.reserve(user_count);
+        for (index, user) in data.users.into_iter().enumerate() {
+            let id = user.id.clone().filter(|id| !id.is_empty());
+            let meta = user.meta.clone();
+            let mut user = normalize_user(user);
+            if user.user_name.is_empty() {
+                problem(format!("user #{} has no userName", index + 1))?;
+                continue;
+            }
+            if let Some(id) = &id {
+                if store.id_taken(id) {
+                    problem(format!(
+                        "user `{}` has id `{id}`, which is already used",
+                        user.user_name
+                    ))?;
+                    continue;
+                }
+            }
+            if store.user_by_name.contains_key(&name_key(&user.user_name)) {
+                problem(format!(
+                    "user `{}` appears twice (userName is case-insensitive)",
+                    user.user_name
+                ))?;
+                continue;
+            }
+            user.id = Some(id.unwrap_or_else(|| store.new_id()));
+            user.meta = Some(meta.unwrap_or_else(|| new_meta("User")));
+            store.insert_user(user).map_err(|e| e.detail)?;
+        }
+        for (index, group) in data.groups.into_iter().enumerate() {
+            if group.display_name.is_empty() {
+                problem(format!("group #{} has no displayName", index + 1))?;
+                continue;
+            }
+            let id = group.id.clone().filter(|id| !id.is_empty());
+            if let Some(id) = &id {
+                if store.id_taken(id) {
+                    problem(format!(
+                        "group `{}` has id `{id}`, which is already used",
+                        group.display_name
+                    ))?;
+                    continue;
+                }
+            }
+            if store
+                .group_by_name
+                .contains_key(&name_key(&group.display_name))
+            {
+                problem(format!(
+                    "group `{}` appears twice (names are case-insensitive)",
+                    group.display_name
+                ))?;
+                continue;
+            }
+            let id = id.unwrap_or_else(|| store.new_id());
+            let mut members = Vec::new();
+            let mut dangling = Vec::new();
+            for member in group.members.unwrap_or_default() {
+                match store.user_by_id.get(&member.value) {
+                    Some(key) => members.push(*key),
+                    None if !dangling.contains(&member.value) => dangling.push(member.value),
+                    None => {}
+                }
+            }
+            let key = store.insert_group(GroupRec {
+                id,
+                display_name: group.display_name,
+                external_id: group.external_id,
+                meta: group.meta.unwrap_or_else(|| new_meta("Group")),
+                members: HashMap::new(),
+                next_seq: 0,
+                dangling,
+            })?;
+            for member in members {
+                store.add_member(key, member);
+            }
+        }
+        store.version = 0;
+        Ok(store)
+    }
+
+    /// Everything, in insertion order, as the data file holds it.
+    pub fn to_data(&self) -> EmulatorData {
+        let users = self
+            .users
+            .iter()
+            .flatten()
+            .map(|rec| rec.user.clone())
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .flatten()
+            .map(|rec| WireGroup {
+                schemas: vec![GROUP_SCHEMA.to_owned()],
+                id: Some(rec.id.clone()),
+                display_name: rec.display_name.clone(),
+                members: Some(self.members_of(rec)),
+                external_id: rec.external_id.clone(),
+                meta: Some(rec.meta.clone()),
+            })
+            .collect();
+        EmulatorData { users, groups }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Make this store's version follow `previous`, so that replacing the data counts as a
+    /// mutation for persistence.
+    pub fn follow_version(&mut self, previous: u64) {
+        self.version = previous + 1;
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn user(&self, key: Key) -> Option<&UserRec> {
+        self.users.get(key as usize).and_then(Option::as_ref)
+    }
+
+    pub fn group(&self, key: Key) -> Option<&GroupRec> {
+        self.groups.get(key as usize).and_then(Option::as_ref)
+    }
+
+    pub fn user_key(&self, id: &str) -> Result<Key, ApiError> {
+        self.user_by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| ApiError::not_found(format!("no user has id `{id}`")))
+    }
+
+    pub fn group_key(&self, id: &str) -> Result<Key, ApiError> {
+        self.group_by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| ApiError::not_found(format!("no group has id `{id}`")))
+    }
+
+    /// A group's members as references, in order, with the user's userName as `display`.
+    pub fn members_of(&self, group: &GroupRec) -> Vec<WireMember> {
+        let known = group
+            .member_keys()
+            .into_iter()
+            .filter_map(|key| self.user(key))
+            .map(|rec| WireMember {
+                value: rec.id().to_owned(),
+                display: Some(rec.user.user_name.clone()),
+                reference: None,
+            });
+        let dangling = group.dangling.iter().map(|id| WireMember {
+            value: id.clone(),
+            display: None,
+            reference: None,
+        });
+        known.chain(dangling).collect()
+    }
+
+    /// One page of users: the total matching and the keys from `start` (0-based), at most
+    /// `count`.
+    pub fn page_users(
+        &mut self,
+        filter: Option<&EqFilter>,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<Key>), ApiError> {
+        let selection = match filter {
+            None => Selection::All,
+            Some(f) => Selection::Keys(match f.attr.as_str() {
+                "username" => self.user_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "id" => self.user_by_id.get(&f.value).copied().into_iter().collect(),
+                // RFC 7643: externalId is caseExact.
+                "externalid" => keys_where(&self.users, |rec| {
+                    rec.user.external_id.as_deref() == Some(f.value.as_str())
+                }),
+                _ => {
+                    return Err(ApiError::invalid_filter(format!(
+                        "filtering users on `{}` is not supported; supported: `userName eq`, `externalId eq`, `id eq`",
+                        f.attr
+                    )))
+                }
+            }),
+        };
+        Ok(match selection {
+            Selection::All => page(self.live_user_keys(), start, count),
+            Selection::Keys(keys) => page(&keys, start, count),
+        })
+    }
+
+    /// One page of groups, as [`Store::page_users`].
+    pub fn page_groups(
+        &mut self,
+        filter: Option<&EqFilter>,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<Key>), ApiError> {
+        let selection = match filter {
+            None => Selection::All,
+            Some(f) => Selection::Keys(match f.attr.as_str() {
+                "displayname" => self.group_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "id" => self.group_by_id.get(&f.value).copied().into_iter().collect(),
+                "externalid" => keys_where(&self.groups, |rec| {
+                    rec.external_id.as_deref() == Some(f.value.as_str())
+                }),
+                _ => {
+                    return Err(ApiError::invalid_filter(format!(
+                        "filtering groups on `{}` is not supported; supported: `displayName eq`, `externalId eq`, `id eq`",
+                        f.attr
+                    )))
+                }
+            }),
+        };
+        Ok(match selection {
+            Selection::All => page(self.live_group_keys(), start, count),
+            Selection::Keys(keys) => page(&keys, start, count),
+        })
+    }
+
+    fn live_user_keys(&mut self) -> &[Key] {
+        let users = &self.users;
+        self.user_order
+            .get_or_insert_with(|| live_keys(users))
+            .as_slice()
+    }
+
+    fn live_group_keys(&mut self) -> &[Key] {
+        let groups = &self.groups;
+        self.group_order
+            .get_or_insert_with(|| live_keys(groups))
+            .as_slice()
+    }
+
+    fn id_taken(&self, id: &str) -> bool {
+        self.user_by_id.contains_key(id) || self.group_by_id.contains_key(id)
+    }
+
+    fn new_id(&mut self) -> String {
+        let style = quirks(self.rules.dialect).ids;
+        // Bounded: a collision needs seeded data that used the same numbers.
+        for _ in 0..10_000 {
+            let id = self.ids.next(style);
+            if !self.id_taken(&id) {
+                return id;
+            }
+        }
+        self.ids.next(IdStyle::Uuid)
+    }
+
+    fn lost(&self, id: &str) -> ApiError {
+        ApiError::internal(format!("resource `{id}` vanished during a write"))
+    }
+}
+
+fn page(keys: &[Key], start: usize, count: usize) -> (usize, Vec<Key>) {
+    let from = start.min(keys.len());
+    let to = from.saturating_add(count).min(keys.len());
+    (keys.len(), keys[from..to].to_vec())
+}
+
+fn live_keys<T>(slots: &[Option<T>]) -> Vec<Key> {
+    keys_where(slots, |_| true)
+}
+
+/// Keys of the live slots whose resource satisfies `pred`, in order.
+fn keys_where<T>(slots: &[Option<T>], pred: impl Fn(&T) -> bool) -> Vec<Key> {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| slot.as_ref().is_some_and(&pred))
+        .filter_map(|(i, _)| Key::try_from(i).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_load_refuses_duplicates_and_lenient_skips_them() {
+        let user = |name: &str, id: &str| WireUser {
+            id: Some(id.into()),
+            user_name: name.into(),
+            ..WireUser::default()
+        };
+        let data = EmulatorData {
+            users: vec![user("a@x", "1"), user("A@X", "2")],
+            groups: vec![],
+        };
+        let rules = || Rules::new(Dialect::Scim, &[], &[]);
+        assert!(Store::from_data(rules(), 0, data.clone(), true).is_err());
+        let store = Store::from_data(rules(), 0, data, false).unwrap();
+        assert_eq!(store.to_data().users.len(), 1);
+    }
+}

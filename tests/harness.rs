@@ -1,0 +1,291 @@
+//! A small fluent harness: a temp dir with a config, an emulator on a loopback port, and the
+//! real binary run against them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use zsc::dialect::Dialect;
+use zsc::emulator::{self, EmulatorData, EmulatorHandle, EmulatorOptions, Faults};
+
+pub const TOKEN: &str = "test-token-5f2a9c";
+pub const TOKEN_ENV: &str = "ZSC_TEST_TOKEN";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub emulator: Option<EmulatorHandle>,
+}
+
+/// What a run of the binary printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(self, needle: &str) -> Run {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}\nstdout:\n{}",
+            self.stderr,
+            self.stdout
+        );
+        self
+    }
+}
+
+impl Env {
+    /// A temp dir, no emulator.
+    pub fn new() -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            rt,
+            emulator: None,
+        }
+    }
+
+    /// A temp dir and an emulator of `dialect` on 127.0.0.1.
+    pub fn with_emulator(dialect: Dialect) -> Env {
+        let mut env = Env::new();
+        env.start_emulator(dialect, Faults::default());
+        env
+    }
+
+    pub fn start_emulator(&mut self, dialect: Dialect, faults: Faults) {
+        let options = EmulatorOptions {
+            dialect,
+            token: TOKEN.to_owned(),
+            data_file: None,
+            faults,
+            domains: Vec::new(),
+            admin_users: Vec::new(),
+        };
+        let handle = self.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            emulator::serve(listener, options).await.expect("emulator")
+        });
+        self.emulator = Some(handle);
+    }
+
+    pub fn emulator(&self) -> &EmulatorHandle {
+        self.emulator.as_ref().expect("no emulator started")
+    }
+
+    pub fn base_url(&self) -> String {
+        self.emulator().base_url()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) -> &Env {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, contents).expect("write");
+        self
+    }
+
+    /// Write `zsc.yaml` with a `scim` tenant named `t` pointing at the emulator, followed by
+    /// `body` (users, groups, defaults...).
+    pub fn config(&self, body: &str) -> &Env {
+        let yaml = format!(
+            "tenants:\n  t:\n    kind: scim\n    url: {}\n    token: {{ env: {TOKEN_ENV} }}\n{body}",
+            self.base_url()
+        );
+        self.write("zsc.yaml", &yaml)
+    }
+
+    /// Run the real binary in the temp dir.
+    pub fn zsc(&self, args: &[&str]) -> Run {
+        self.zsc_in(self.dir.path(), args)
+    }
+
+    pub fn zsc_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        let out: Output = Command::new(env!("CARGO_BIN_EXE_zsc"))
+            .args(args)
+            .current_dir(cwd)
+            .env(TOKEN_ENV, TOKEN)
+            .env("NO_COLOR", "1")
+            .env_remove("ZSC_LOG")
+            .env_remove("ZSC_CONFIG")
+            .env_remove("ZSC_STATE")
+            .output()
+            .expect("run zsc");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "zsc panicked:\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+            "the token leaked"
+        );
+        run
+    }
+
+    pub fn data(&self) -> EmulatorData {
+        self.emulator().snapshot()
+    }
+
+    /// Send a request to the emulator as an admin would, outside zsc.
+    pub fn scim(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{}", self.base_url(), path);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        self.rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut req = client
+                .request(method.parse().expect("method"), url)
+                .bearer_auth(TOKEN);
+            if let Some(body) = body {
+                req = req
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string());
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+
+    /// Create a user directly on the emulator; returns its id.
+    pub fn seed_user(&self, user_name: &str, display: &str) -> String {
+        let (status, body) = self.scim(
+            "POST",
+            "/Users",
+            Some(serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+                "displayName": display,
+                "active": true
+            })),
+        );
+        assert_eq!(status, 201, "seed user: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Create a group directly on the emulator; returns its id.
+    pub fn seed_group(&self, name: &str, member_ids: &[&str]) -> String {
+        let members: Vec<Value> = member_ids
+            .iter()
+            .map(|id| serde_json::json!({ "value": id }))
+            .collect();
+        let (status, body) = self.scim(
+            "POST",
+            "/Groups",
+            Some(serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": name,
+                "members": members
+            })),
+        );
+        assert_eq!(status, 201, "seed group: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub fn user_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .data()
+            .users
+            .iter()
+            .map(|u| u.user_name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Members of a group, as userNames, sorted.
+    pub fn members_of(&self, group: &str) -> Vec<String> {
+        let data = self.data();
+        let g = data
+            .groups
+            .iter()
+            .find(|g| g.display_name == group)
+            .unwrap_or_else(|| panic!("no group {group}"));
+        let mut names: Vec<String> = g
+            .members
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| {
+                data.users
+                    .iter()
+                    .find(|u| u.id.as_deref() == Some(m.value.as_str()))
+                    .map_or(m.value.clone(), |u| u.user_name.clone())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .data()
+            .groups
+            .iter()
+            .map(|g| g.display_name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+}
