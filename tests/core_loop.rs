@@ -332,7 +332,18 @@ fn max_destroy_refuses_a_large_deprovision() {
     env.zsc(&["apply", "--auto-approve"]).code(1);
     assert_eq!(env.group_names().len(), 2, "nothing removed");
     env.zsc(&["apply", "--auto-approve", "--max-destroy", "4"])
-        .success();
+        .code(1)
+        .stderr_has("(100%), more than `max_destroy_percent` (25%)");
+    assert_eq!(env.group_names().len(), 2, "nothing removed");
+    env.zsc(&[
+        "apply",
+        "--auto-approve",
+        "--max-destroy",
+        "4",
+        "--max-destroy-percent",
+        "100",
+    ])
+    .success();
     assert!(env.group_names().is_empty());
 }
 

@@ -289,3 +289,98 @@ impl Env {
         names
     }
 }
+
+impl Env {
+    /// Start the real binary without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_zsc"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env(TOKEN_ENV, TOKEN)
+            .env("NO_COLOR", "1")
+            .env_remove("ZSC_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn zsc")
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.emulator().set_faults(faults);
+    }
+
+    /// YAML for `n` users named `user{i}@example.com` and `groups` groups that each hold every
+    /// `groups`-th user.
+    pub fn people(n: usize, groups: usize) -> String {
+        let mut yaml = String::from("users:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  - user_name: user{i}@example.com\n    display_name: User {i}\n"
+            ));
+        }
+        if groups > 0 {
+            yaml.push_str("groups:\n");
+            for g in 0..groups {
+                yaml.push_str(&format!("  - name: Team {g}\n    members: ["));
+                let members: Vec<String> = (0..n)
+                    .filter(|i| i % groups == g)
+                    .map(|i| format!("user{i}@example.com"))
+                    .collect();
+                yaml.push_str(&members.join(", "));
+                yaml.push_str("]\n");
+            }
+        }
+        yaml
+    }
+
+    /// Every userName on the emulator is distinct (case-insensitively).
+    #[track_caller]
+    pub fn assert_no_duplicates(&self) {
+        let data = self.data();
+        let mut users: Vec<String> = data
+            .users
+            .iter()
+            .map(|u| u.user_name.to_lowercase())
+            .collect();
+        let n = users.len();
+        users.sort();
+        users.dedup();
+        assert_eq!(users.len(), n, "duplicate users on the tenant");
+        let mut groups: Vec<String> = data
+            .groups
+            .iter()
+            .map(|g| g.display_name.to_lowercase())
+            .collect();
+        let n = groups.len();
+        groups.sort();
+        groups.dedup();
+        assert_eq!(groups.len(), n, "duplicate groups on the tenant");
+    }
+
+    /// The state file parses and its serial.
+    pub fn state_serial(&self) -> u64 {
+        let text = std::fs::read_to_string(self.path(".zsc/state.json")).expect("state file");
+        let v: Value = serde_json::from_str(&text).expect("state is valid JSON");
+        v["serial"].as_u64().expect("serial")
+    }
+}
+
+/// Send a signal to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Wait for a child and collect what it printed.
+pub fn finish(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

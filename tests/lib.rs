@@ -5,3 +5,4 @@ mod harness;
 
 mod bad_input;
 mod core_loop;
+mod faults;

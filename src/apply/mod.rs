@@ -25,7 +25,8 @@ use crate::state::{ManagedGroup, ManagedUser, State, StateOp};
 
 /// Where completed changes are made durable before they count as done.
 pub trait Recorder {
-    fn record(&mut self, tenant: &str, ops: &[StateOp]) -> Result<(), String>;
+    /// Make these completed changes (tenant, ops) durable, all or none reported.
+    fn record(&mut self, entries: &[(&str, &[StateOp])]) -> Result<(), String>;
 }
 
 /// Told about progress as the apply goes; implementations draw bars or print lines.
@@ -201,35 +202,48 @@ pub async fn apply(
             }
         };
         let Some(joined) = joined else { break };
-        let (s, result) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                record_error = Some(format!("a worker failed: {e}"));
-                continue;
+        // Group commit: take every step that has finished by now and record them together,
+        // one write and one fsync, before any of them counts as done.
+        let mut finished = vec![joined];
+        while let Some(more) = running.try_join_next() {
+            finished.push(more);
+        }
+        let mut results: Vec<(usize, StepResult)> = Vec::with_capacity(finished.len());
+        for joined in finished {
+            match joined {
+                Ok(r) => results.push(r),
+                Err(e) => record_error = Some(format!("a worker failed: {e}")),
             }
-        };
-        let tenant = steps[s].tenant.clone();
-        if !result.ops.is_empty() {
-            if let Err(e) = recorder.record(&tenant, &result.ops) {
-                // The remote change happened but is not durable: stop scheduling; the next run
-                // adopts what this one could not record.
+        }
+        let entries: Vec<(&str, &[StateOp])> = results
+            .iter()
+            .filter(|(_, r)| !r.ops.is_empty())
+            .map(|(s, r)| (steps[*s].tenant.as_str(), r.ops.as_slice()))
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = recorder.record(&entries) {
+                // The remote changes happened but are not durable: stop scheduling; the next
+                // run adopts what this one could not record.
                 record_error = Some(e);
             }
+        }
+        for (s, result) in results {
+            let tenant = &steps[s].tenant;
             for op in &result.ops {
-                state.apply(&tenant, op);
+                state.apply(tenant, op);
             }
+            for (key, id) in result.created_users {
+                ids.users.insert((tenant.clone(), key), id);
+            }
+            for (key, id) in result.created_groups {
+                ids.groups.insert((tenant.clone(), key), id);
+            }
+            for (c, outcome) in result.outcomes {
+                progress.finished_change(&plan.changes[c], &outcome);
+                outcomes[c] = Some(outcome);
+            }
+            release(s, &dependents, &mut pending, &mut ready);
         }
-        for (key, id) in result.created_users {
-            ids.users.insert((tenant.clone(), key), id);
-        }
-        for (key, id) in result.created_groups {
-            ids.groups.insert((tenant.clone(), key), id);
-        }
-        for (c, outcome) in result.outcomes {
-            progress.finished_change(&plan.changes[c], &outcome);
-            outcomes[c] = Some(outcome);
-        }
-        release(s, &dependents, &mut pending, &mut ready);
     }
 
     let requests = clients.values().map(ScimClient::requests_sent).sum();
@@ -334,7 +348,6 @@ enum Prepared {
 
 /// A step with everything resolved, ready to send.
 struct Work {
-    tenant: String,
     task: Task,
     /// The changes this work carries out.
     changes: Vec<usize>,
@@ -511,7 +524,6 @@ fn prepare(
     };
     let skipped_set: HashSet<usize> = skipped.iter().map(|(c, _)| *c).collect();
     Prepared::Run(Box::new(Work {
-        tenant: step.tenant.clone(),
         task,
         changes: step
             .changes
@@ -585,7 +597,6 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
 
 impl Work {
     async fn run(self, client: ScimClient) -> StepResult {
-        let _ = &self.tenant;
         let mut r = StepResult::default();
         let fail = |r: &mut StepResult, changes: &[usize], e: &ScimError| {
             for &c in changes {
@@ -753,35 +764,38 @@ impl Work {
             } => {
                 let adds: Vec<MemberRef> = add.iter().map(|(_, m)| m.clone()).collect();
                 let removes: Vec<String> = remove.iter().map(|(_, id)| id.clone()).collect();
-                let all: Vec<usize> = add
-                    .iter()
-                    .map(|(c, _)| *c)
-                    .chain(remove.iter().map(|(c, _)| *c))
-                    .collect();
-                match client.patch_members(&group_id, &adds, &removes).await {
-                    Ok(_) => {
-                        if !adds.is_empty() {
-                            r.ops.push(StateOp::AddMembers {
-                                group: group.clone(),
-                                ids: adds.into_iter().map(|m| m.id).collect(),
-                            });
-                        }
-                        if !removes.is_empty() {
-                            r.ops.push(StateOp::RemoveMembers {
-                                group,
-                                ids: removes,
-                            });
-                        }
-                        for c in all {
-                            r.outcomes.push((c, Outcome::Done));
-                        }
-                    }
-                    Err(e) => fail(&mut r, &all, &e),
+                let patched = client.patch_members(&group_id, &adds, &removes).await;
+                // Record what went through, even when a later batch failed.
+                if patched.added > 0 {
+                    r.ops.push(StateOp::AddMembers {
+                        group: group.clone(),
+                        ids: adds[..patched.added].iter().map(|m| m.id.clone()).collect(),
+                    });
+                }
+                if patched.removed > 0 {
+                    r.ops.push(StateOp::RemoveMembers {
+                        group,
+                        ids: removes[..patched.removed].to_vec(),
+                    });
+                }
+                let error = patched.error.map(|e| e.to_string());
+                for (i, (c, _)) in add.iter().enumerate() {
+                    r.outcomes.push((*c, outcome_of(i < patched.added, &error)));
+                }
+                for (i, (c, _)) in remove.iter().enumerate() {
+                    r.outcomes
+                        .push((*c, outcome_of(i < patched.removed, &error)));
                 }
             }
         }
-        let _ = &self.changes;
         r
+    }
+}
+
+fn outcome_of(done: bool, error: &Option<String>) -> Outcome {
+    match (done, error) {
+        (true, _) | (false, None) => Outcome::Done,
+        (false, Some(e)) => Outcome::Failed(e.clone()),
     }
 }
 

@@ -107,6 +107,10 @@ pub struct PlanArgs {
     /// Allow this many disables and deletes for this run (overrides `max_destroy`).
     #[arg(long, value_name = "N")]
     pub max_destroy: Option<usize>,
+    /// Allow disabling or deleting this share (percent) of a tenant's managed objects for this
+    /// run (overrides `max_destroy_percent`).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_destroy_percent: Option<f64>,
     /// Concurrent requests per tenant for the refresh [default: per tenant kind].
     #[arg(long)]
     pub parallelism: Option<usize>,
@@ -128,6 +132,10 @@ pub struct ApplyArgs {
     /// Allow this many disables and deletes for this run (overrides `max_destroy`).
     #[arg(long, value_name = "N")]
     pub max_destroy: Option<usize>,
+    /// Allow disabling or deleting this share (percent) of a tenant's managed objects for this
+    /// run (overrides `max_destroy_percent`).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_destroy_percent: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -202,9 +202,15 @@ async fn compute_plan(
     Ok((plan, refreshed))
 }
 
-fn guard(plan: &Plan, config: &Config, max_destroy: Option<usize>) -> Result<(), Failure> {
+fn guard(
+    plan: &Plan,
+    config: &Config,
+    max_destroy: Option<usize>,
+    max_destroy_percent: Option<f64>,
+) -> Result<(), Failure> {
     let limits = Limits {
         max_destroy: max_destroy.unwrap_or(config.defaults.max_destroy),
+        max_destroy_percent: max_destroy_percent.unwrap_or(config.defaults.max_destroy_percent),
     };
     let violations = check_guards(plan, limits);
     if violations.is_empty() {
@@ -233,7 +239,7 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Fai
             serde_json::to_string_pretty(&plan).map_err(|e| Failure(e.to_string()))?
         )),
     }
-    guard(&plan, &config, args.max_destroy)?;
+    guard(&plan, &config, args.max_destroy, args.max_destroy_percent)?;
     if let Some(path) = &args.out {
         write_plan_file(path, &plan)?;
         out.info(&format!(
@@ -295,8 +301,8 @@ struct JournalRecorder {
 }
 
 impl Recorder for JournalRecorder {
-    fn record(&mut self, tenant: &str, ops: &[StateOp]) -> Result<(), String> {
-        self.journal.record(tenant, ops).map_err(|e| e.to_string())
+    fn record(&mut self, entries: &[(&str, &[StateOp])]) -> Result<(), String> {
+        self.journal.record_all(entries).map_err(|e| e.to_string())
     }
 }
 
@@ -374,7 +380,7 @@ async fn apply_with(
             plan
         }
     };
-    guard(&plan, config, args.max_destroy)?;
+    guard(&plan, config, args.max_destroy, args.max_destroy_percent)?;
     if plan.is_empty() {
         if args.plan_file.is_some() {
             out.print("No changes in the saved plan.\n");

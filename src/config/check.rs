@@ -73,6 +73,9 @@ impl Ctx<'_> {
         for key in &record.unknown {
             self.unknown_key(key, S::WHAT, S::FIELDS);
         }
+        for key in &record.duplicates {
+            self.duplicate_key(key, S::WHAT);
+        }
         true
     }
 
@@ -86,6 +89,16 @@ impl Ctx<'_> {
             key.at,
             format!(
                 "unknown key `{}` in {what} (expected one of {list})",
+                key.value
+            ),
+        );
+    }
+
+    pub fn duplicate_key(&mut self, key: &At<&str>, what: &str) {
+        self.error(
+            key.at,
+            format!(
+                "duplicate key `{}` in {what} (each key may appear once)",
                 key.value
             ),
         );

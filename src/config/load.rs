@@ -4,13 +4,15 @@
 //!
 //! What the files mean is `validate`'s business; this module only finds, reads and parses them.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::check::Sink;
 use super::diagnostic::{ConfigError, Diagnostic};
-use super::raw::{At, Root, Spot};
+use super::raw::{with_positions, At, Root, Spot};
 use super::validate::Validator;
 use super::{Config, LoadOptions, MAX_FILE_BYTES};
 
@@ -34,6 +36,73 @@ pub(crate) struct Loader<'o> {
     files: Vec<SourceFile>,
     sink: Sink,
     total_bytes: u64,
+    /// Record the position of every value (see [`super::raw::with_positions`]).
+    precise: bool,
+}
+
+/// An included file to read and parse.
+struct Job {
+    /// The `include:` pattern that matched it.
+    pattern_at: Spot,
+    path: PathBuf,
+    /// Reading it would pass the total size limit: the total.
+    too_large: Option<u64>,
+}
+
+/// A file's text and its parse.
+type Loaded = (String, Result<Root, (Spot, String)>);
+
+/// Read and parse every job's file, on up to as many threads as there are cores; results in
+/// job order.
+fn load_all(jobs: &[Job], precise: bool) -> Vec<Result<Loaded, ReadError>> {
+    let work = |job: &Job| -> Result<Loaded, ReadError> {
+        if let Some(total) = job.too_large {
+            return Err(ReadError::TooLarge(total));
+        }
+        let text = read_file(&job.path)?;
+        let parsed = parse(&text, precise);
+        Ok((text, parsed))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(jobs.len())
+        .min(8);
+    if threads <= 1 {
+        return jobs.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Loaded, ReadError>>> = jobs.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(index) else { break };
+                        done.push((index, work(job)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            match worker.join() {
+                Ok(done) => {
+                    for (index, result) in done {
+                        if let Some(slot) = results.get_mut(index) {
+                            *slot = Some(result);
+                        }
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ReadError::Io(io::Error::other("file was not read")))))
+        .collect()
 }
 
 enum ReadError {
@@ -51,10 +120,30 @@ impl<'o> Loader<'o> {
             files: Vec::new(),
             sink: Sink::default(),
             total_bytes: 0,
+            precise: false,
         }
     }
 
-    pub fn run(mut self) -> Result<Config, ConfigError> {
+    /// Load fast, without positions; if that finds problems, load again with positions to
+    /// report them. A valid configuration (the common case, and the large one) pays for
+    /// positions only where its `Origin`s need them.
+    pub fn run(self) -> Result<Config, ConfigError> {
+        let again = Loader::new(&self.path, self.options);
+        match self.pass(false) {
+            Ok(config) => Ok(config),
+            Err(ConfigError::Invalid(fast)) => match again.pass(true) {
+                Err(ConfigError::Invalid(precise)) if !precise.is_empty() => {
+                    Err(ConfigError::Invalid(precise))
+                }
+                // The files changed between the passes; the first answer stands.
+                _ => Err(ConfigError::Invalid(fast)),
+            },
+            Err(read) => Err(read),
+        }
+    }
+
+    fn pass(mut self, precise: bool) -> Result<Config, ConfigError> {
+        self.precise = precise;
         let display = self.path.display().to_string();
         let text = match read_file(&self.path) {
             Ok(text) => text,
@@ -75,7 +164,7 @@ impl<'o> Loader<'o> {
                 return Err(self.into_error());
             }
         };
-        let parsed = parse(&text);
+        let parsed = parse(&text, self.precise);
         self.push_file(self.path.clone(), display.clone(), text);
         let root = match parsed {
             Ok(root) => root,
@@ -88,9 +177,7 @@ impl<'o> Loader<'o> {
         let mut validator = Validator::new(&self.base, self.options.check_tokens);
         validator.add_file(display);
         let patterns = validator.main_file(&mut self.sink, root);
-        for pattern in patterns {
-            self.include(&mut validator, &pattern);
-        }
+        self.include(&mut validator, &patterns);
         let result = validator.finish(&mut self.sink);
 
         if !self.sink.problems.is_empty() {
@@ -128,58 +215,37 @@ impl<'o> Loader<'o> {
         });
     }
 
-    /// Expand one `include:` pattern and load every file it matches.
-    fn include(&mut self, validator: &mut Validator, pattern: &At<String>) {
-        let paths = match self.expand(&pattern.value) {
-            Ok(paths) => paths,
-            Err(message) => {
-                self.sink.error(0, pattern.at, message);
-                return;
-            }
-        };
-        if paths.is_empty() {
-            self.sink.error(
-                0,
-                pattern.at,
-                format!("include pattern `{}` matches no file", pattern.value),
-            );
-            return;
+    /// Expand the `include:` patterns, then read and parse the files they match (in parallel:
+    /// parsing is most of a large configuration's load time) and check them in order.
+    fn include(&mut self, validator: &mut Validator, patterns: &[At<String>]) {
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        seen.insert(fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()));
+        let mut jobs = Vec::new();
+        for pattern in patterns {
+            self.expand_into(pattern, &mut seen, &mut jobs);
         }
-        for path in paths {
-            if self.already_read(&path) {
-                continue;
-            }
-            let display = path.display().to_string();
-            let text = match self.read_include(&path) {
-                Ok(text) => text,
+        let loaded = load_all(&jobs, self.precise);
+        for (job, result) in jobs.into_iter().zip(loaded) {
+            let display = job.path.display().to_string();
+            let (text, parsed) = match result {
+                Ok(loaded) => loaded,
                 Err(ReadError::Io(e)) => {
-                    self.sink.error(
-                        0,
-                        pattern.at,
-                        format!("cannot read included file `{display}`: {e}"),
-                    );
+                    let message = format!("cannot read included file `{display}`: {e}");
+                    self.sink.error(0, job.pattern_at, message);
                     continue;
                 }
                 Err(ReadError::TooLarge(n)) => {
-                    self.sink.error(
-                        0,
-                        pattern.at,
-                        format!("included file `{display}`: {}", too_large(n)),
-                    );
+                    let message = format!("included file `{display}`: {}", too_large(n));
+                    self.sink.error(0, job.pattern_at, message);
                     continue;
                 }
-                Err(ReadError::NotUtf8(at)) => {
-                    let index = self.files.len();
-                    self.push_file(path, display.clone(), String::new());
-                    validator.add_file(display);
-                    validator.broken_file();
-                    self.sink.error(index, at, "the file is not valid UTF-8");
-                    continue;
-                }
+                Err(ReadError::NotUtf8(at)) => (
+                    String::new(),
+                    Err((at, "the file is not valid UTF-8".to_owned())),
+                ),
             };
             let index = self.files.len();
-            let parsed = parse(&text);
-            self.push_file(path, display.clone(), text);
+            self.push_file(job.path, display.clone(), text);
             validator.add_file(display);
             match parsed {
                 Ok(root) => validator.included_file(&mut self.sink, index, root),
@@ -188,6 +254,42 @@ impl<'o> Loader<'o> {
                     self.sink.error(index, at, message);
                 }
             }
+        }
+    }
+
+    /// Add the files `pattern` matches to `jobs`, skipping files already included (or the main
+    /// file, which `*.yaml` may match) and refusing what would exceed the total size limit.
+    fn expand_into(
+        &mut self,
+        pattern: &At<String>,
+        seen: &mut HashSet<PathBuf>,
+        jobs: &mut Vec<Job>,
+    ) {
+        let paths = match self.expand(&pattern.value) {
+            Ok(paths) => paths,
+            Err(message) => {
+                self.sink.error(0, pattern.at, message);
+                return;
+            }
+        };
+        if paths.is_empty() {
+            let message = format!("include pattern `{}` matches no file", pattern.value);
+            self.sink.error(0, pattern.at, message);
+            return;
+        }
+        for path in paths {
+            let canonical = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(canonical) {
+                continue;
+            }
+            let size = fs::metadata(&path).map_or(0, |m| m.len());
+            self.total_bytes = self.total_bytes.saturating_add(size);
+            let too_large = (self.total_bytes > MAX_TOTAL_BYTES).then_some(self.total_bytes);
+            jobs.push(Job {
+                pattern_at: pattern.at,
+                path,
+                too_large,
+            });
         }
     }
 
@@ -229,24 +331,6 @@ impl<'o> Loader<'o> {
             }
         }
         Ok(paths)
-    }
-
-    /// Whether `path` is a file already read (the main file matched by `*.yaml`, or a file two
-    /// patterns match).
-    fn already_read(&self, path: &Path) -> bool {
-        let canonical = fs::canonicalize(path).ok();
-        self.files.iter().any(|f| {
-            f.path == path || (canonical.is_some() && fs::canonicalize(&f.path).ok() == canonical)
-        })
-    }
-
-    fn read_include(&mut self, path: &Path) -> Result<String, ReadError> {
-        let text = read_file(path)?;
-        self.total_bytes += text.len() as u64;
-        if self.total_bytes > MAX_TOTAL_BYTES {
-            return Err(ReadError::TooLarge(self.total_bytes));
-        }
-        Ok(text)
     }
 
     fn into_error(mut self) -> ConfigError {
@@ -345,8 +429,8 @@ fn source_line(text: &str, starts: &[usize], line: u32) -> Option<String> {
     Some(line.trim_end_matches('\r').to_owned())
 }
 
-/// serde-saphyr's settings: strict YAML 1.2 booleans (`yes` is a string), duplicate keys are
-/// errors, and budgets sized for ~300,000 users per file that stop alias bombs, deep nesting
+/// serde-saphyr's settings: strict YAML 1.2 booleans (`yes` is a string), duplicate keys passed
+/// through to be reported by validation, and budgets sized for ~300,000 users per file that stop alias bombs, deep nesting
 /// and oversized input long before memory is at risk.
 fn yaml_options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
@@ -363,7 +447,8 @@ fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.strict_booleans = true;
-    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // Repeated keys reach our visitors, which report them with the other problems.
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.alias_limits.max_total_replayed_events = 2_000_000;
     options.alias_limits.max_replay_stack_depth = 16;
     options.with_snippet = false;
@@ -371,8 +456,11 @@ fn yaml_options() -> serde_saphyr::Options {
 }
 
 /// Parse one file; a failure is a position (possibly unknown: line 0) and a message.
-fn parse(text: &str) -> Result<Root, (Spot, String)> {
-    serde_saphyr::from_str_with_options::<Root>(text, yaml_options()).map_err(|e| {
+fn parse(text: &str, precise: bool) -> Result<Root, (Spot, String)> {
+    with_positions(precise, || {
+        serde_saphyr::from_str_with_options::<Root>(text, yaml_options())
+    })
+    .map_err(|e| {
         let at = e.location().map_or(Spot::default(), |loc| Spot {
             line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
             column: u32::try_from(loc.column()).unwrap_or(u32::MAX),

@@ -11,6 +11,7 @@
 //!
 //! Nothing here reads files or produces messages; see `validate`.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -39,19 +40,59 @@ impl Spot {
 }
 
 /// A value and where it was written.
+///
+/// Positions cost: serde-saphyr's `Spanned` builds a small struct view per value, several
+/// times the work of the value itself. So a file is parsed in two modes (see
+/// [`with_positions`]): a fast one where `At` records no position (`Spot::default()`), used
+/// when the configuration turns out valid, and a precise one, used to point at problems once
+/// the fast pass has found some. [`Located`] always records its position; it is used for the
+/// few values whose position a valid configuration needs (users, groups and tenants, for their
+/// `Origin`).
 #[derive(Debug)]
 pub(crate) struct At<T> {
     pub at: Spot,
     pub value: T,
 }
 
+thread_local! {
+    static PRECISE: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Run `parse` with every [`At`] recording its position (`precise`) or not.
+pub(crate) fn with_positions<R>(precise: bool, parse: impl FnOnce() -> R) -> R {
+    let before = PRECISE.with(|p| p.replace(precise));
+    let result = parse();
+    PRECISE.with(|p| p.set(before));
+    result
+}
+
+fn spanned<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<At<T>, D::Error> {
+    let spanned = Spanned::<T>::deserialize(d)?;
+    Ok(At {
+        at: Spot::of(&spanned),
+        value: spanned.value,
+    })
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<T>::deserialize(deserializer)?;
-        Ok(At {
-            at: Spot::of(&spanned),
-            value: spanned.value,
-        })
+        if PRECISE.with(Cell::get) {
+            spanned(deserializer)
+        } else {
+            Ok(At {
+                at: Spot::default(),
+                value: T::deserialize(deserializer)?,
+            })
+        }
+    }
+}
+
+/// An [`At`] that records its position in both modes.
+pub(crate) struct Located<T>(pub At<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        spanned(deserializer).map(Located)
     }
 }
 
@@ -278,6 +319,8 @@ impl<'de, S: Schema> Deserialize<'de> for Key<S> {
 pub(crate) struct Record<S> {
     pub fields: Vec<Option<(Spot, At<Node>)>>,
     pub unknown: Vec<At<String>>,
+    /// Known keys given again in the same mapping (the first value is kept).
+    pub duplicates: Vec<At<&'static str>>,
     pub wrong: Option<&'static str>,
     _schema: PhantomData<S>,
 }
@@ -287,6 +330,7 @@ impl<S: Schema> Record<S> {
         Record {
             fields: Vec::new(),
             unknown: Vec::new(),
+            duplicates: Vec::new(),
             wrong: Some(kind),
             _schema: PhantomData,
         }
@@ -311,11 +355,19 @@ impl<'de, S: Schema> Visitor<'de> for RecordVisitor<S> {
         let mut fields: Vec<Option<(Spot, At<Node>)>> = Vec::with_capacity(S::FIELDS.len());
         fields.resize_with(S::FIELDS.len(), || None);
         let mut unknown = Vec::new();
+        let mut duplicates = Vec::new();
         while let Some(key) = map.next_key::<At<Key<S>>>()? {
             match key.value {
                 Key::Known(i, _) => {
                     let value = map.next_value::<At<Node>>()?;
-                    fields[i] = Some((key.at, value));
+                    if fields[i].is_some() {
+                        duplicates.push(At {
+                            at: key.at,
+                            value: S::FIELDS[i],
+                        });
+                    } else {
+                        fields[i] = Some((key.at, value));
+                    }
                 }
                 Key::Unknown(name) => {
                     map.next_value::<IgnoredAny>()?;
@@ -329,6 +381,7 @@ impl<'de, S: Schema> Visitor<'de> for RecordVisitor<S> {
         Ok(Record {
             fields,
             unknown,
+            duplicates,
             wrong: None,
             _schema: PhantomData,
         })
@@ -368,7 +421,7 @@ impl<'de, S: Schema> Visitor<'de> for RecordListVisitor<S> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RecordList<S>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-        while let Some(item) = seq.next_element::<At<Record<S>>>()? {
+        while let Some(Located(item)) = seq.next_element::<Located<Record<S>>>()? {
             items.push(item);
         }
         Ok(RecordList::Items(items))
@@ -406,8 +459,8 @@ impl<'de> Visitor<'de> for TenantMapVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TenantMap, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<At<Node>>()? {
-            let value = map.next_value::<At<Record<TenantSchema>>>()?;
+        while let Some(Located(key)) = map.next_key::<Located<Node>>()? {
+            let Located(value) = map.next_value::<Located<Record<TenantSchema>>>()?;
             entries.push((key, value));
         }
         Ok(TenantMap::Entries(entries))
@@ -440,11 +493,23 @@ pub(crate) struct Root {
     pub users: Option<(Spot, At<RecordList<UserSchema>>)>,
     pub groups: Option<(Spot, At<RecordList<GroupSchema>>)>,
     pub unknown: Vec<At<String>>,
+    pub duplicates: Vec<At<&'static str>>,
     /// The document was not a mapping: what it was.
     pub wrong: Option<&'static str>,
 }
 
 impl Root {
+    fn has(&self, index: usize) -> bool {
+        match index {
+            0 => self.tenants.is_some(),
+            1 => self.defaults.is_some(),
+            2 => self.include.is_some(),
+            3 => self.users.is_some(),
+            4 => self.groups.is_some(),
+            _ => false,
+        }
+    }
+
     fn wrong(kind: &'static str) -> Self {
         Root {
             wrong: Some(kind),
@@ -464,9 +529,16 @@ impl<'de> Visitor<'de> for RootVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Root, A::Error> {
         let mut root = Root::default();
-        while let Some(key) = map.next_key::<At<Key<RootSchema>>>()? {
+        while let Some(Located(key)) = map.next_key::<Located<Key<RootSchema>>>()? {
             let at = key.at;
             match key.value {
+                Key::Known(i, _) if root.has(i) => {
+                    map.next_value::<IgnoredAny>()?;
+                    root.duplicates.push(At {
+                        at,
+                        value: RootSchema::FIELDS[i],
+                    });
+                }
                 Key::Known(0, _) => root.tenants = Some((at, map.next_value()?)),
                 Key::Known(1, _) => root.defaults = Some((at, map.next_value()?)),
                 Key::Known(2, _) => root.include = Some((at, map.next_value()?)),

@@ -399,14 +399,13 @@ fn deep_nesting_and_alias_bombs_are_refused() {
     assert!(err.to_string().contains("invalid YAML"), "{err}");
 }
 
-/// `cargo test --lib config -- --ignored --nocapture`: load time of a 100,000-user file.
+/// `cargo test --lib config -- --ignored --nocapture`: load time of 100,000 users, 10,000
+/// groups and 300,000 memberships, in one file and split over ten included files.
 #[test]
 #[ignore]
 fn large_config_loads_quickly() {
     use std::fmt::Write;
-    let dir = scratch("large");
-    let mut text = String::from("tenants:\n  demo:\n    kind: emulator\nusers:\n");
-    for i in 0..100_000 {
+    let user = |text: &mut String, i: usize| {
         let _ = write!(
             text,
             "  - user_name: user{i}@example.com\n    display_name: User Number {i}\n    given_name: User\n    family_name: Number{i}\n    email: user{i}@example.com\n    department: Department {}\n    external_id: \"E{i}\"\n    groups: [Group {}, Group {}]\n",
@@ -414,25 +413,44 @@ fn large_config_loads_quickly() {
             i % 10_000,
             (i * 7) % 10_000
         );
-    }
-    text.push_str("groups:\n");
+    };
+    let mut groups = String::from("groups:\n");
     for g in 0..10_000 {
         let _ = writeln!(
-            text,
+            groups,
             "  - name: Group {g}\n    members: [user{g}@example.com]"
         );
     }
-    let path = write(&dir, "zsc.yaml", &text);
-    let start = std::time::Instant::now();
-    let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let elapsed = start.elapsed();
-    let fp = std::time::Instant::now();
-    let _ = config.fingerprint();
-    println!(
-        "{} bytes, {} users: load {:?}, fingerprint {:?}",
-        text.len(),
-        config.desired["demo"].users.len(),
-        elapsed,
-        fp.elapsed()
+    let header = "tenants:\n  demo:\n    kind: emulator\n";
+
+    let one = scratch("large-one");
+    let mut text = format!("{header}{groups}users:\n");
+    (0..100_000).for_each(|i| user(&mut text, i));
+    let single = write(&one, "zsc.yaml", &text);
+
+    let split = scratch("large-split");
+    let main = write(
+        &split,
+        "zsc.yaml",
+        &format!("{header}include: [people/*.yaml]\n{groups}"),
     );
+    for part in 0..10 {
+        let mut text = String::from("users:\n");
+        (part * 10_000..(part + 1) * 10_000).for_each(|i| user(&mut text, i));
+        write(&split, &format!("people/{part}.yaml"), &text);
+    }
+
+    for (what, path) in [("one file", single), ("eleven files", main)] {
+        let start = std::time::Instant::now();
+        let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let elapsed = start.elapsed();
+        let fp = std::time::Instant::now();
+        let _ = config.fingerprint();
+        println!(
+            "{what}: {} bytes, {} users: load {elapsed:?}, fingerprint {:?}",
+            text.len(),
+            config.desired["demo"].users.len(),
+            fp.elapsed()
+        );
+    }
 }

@@ -133,6 +133,9 @@ impl Validator {
                 &["tenants", "defaults", "include", "users", "groups"],
             );
         }
+        for key in &root.duplicates {
+            cx.duplicate_key(key, "the configuration");
+        }
         match root.tenants {
             Some((key_at, tenants)) => self.tenants(&mut cx, key_at, tenants),
             None => cx.error(
@@ -187,6 +190,9 @@ impl Validator {
         for key in &root.unknown {
             cx.unknown_key(key, "an included file", &["users", "groups"]);
         }
+        for key in &root.duplicates {
+            cx.duplicate_key(key, "an included file");
+        }
         self.declarations(&mut cx, root.users, root.groups);
     }
 
@@ -220,6 +226,16 @@ impl Validator {
                     name.at,
                     format!("invalid tenant name `{name_text}`: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"),
                 );
+            }
+            if self.tenant_names.contains(&name_text) {
+                cx.duplicate_key(
+                    &At {
+                        at: name.at,
+                        value: name_text.as_str(),
+                    },
+                    "`tenants`",
+                );
+                continue;
             }
             self.tenant_names.push(name_text.clone());
             let tenant = self.tenant(
@@ -471,6 +487,17 @@ impl Validator {
                     continue;
                 }
             };
+            if source.as_ref().is_some_and(|(_, _, seen)| *seen == name) {
+                cx.duplicate_key(
+                    &At {
+                        at: key.at,
+                        value: name.as_str(),
+                    },
+                    "token",
+                );
+                ok = false;
+                continue;
+            }
             if source.is_some() {
                 cx.error(key.at, "`token` takes one of `env` or `file`, not both");
                 ok = false;
@@ -509,9 +536,9 @@ impl Validator {
                 };
                 TokenSource::File(full)
             };
-            source = Some((value.at, token));
+            source = Some((value.at, token, name));
         }
-        let Some((at, source)) = source else {
+        let Some((at, source, _)) = source else {
             if ok {
                 cx.error(
                     node.at,
@@ -1019,13 +1046,11 @@ fn required_name<S: Schema>(
         cx.error(at, format!("{what} has no `{field}`"));
         return None;
     };
-    let node_at = node.at;
-    let Some(name) = cx.string(field, node) else {
-        if cx.sink.problems.last().is_none_or(|p| p.at != node_at) {
-            cx.error(node_at, format!("`{field}` must not be empty"));
-        }
+    if matches!(node.value, Node::Null) {
+        cx.error(node.at, format!("`{field}` must not be empty"));
         return None;
-    };
+    }
+    let name = cx.string(field, node)?;
     if name.value.trim().is_empty() {
         cx.error(name.at, format!("`{field}` must not be empty"));
         return None;

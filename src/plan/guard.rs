@@ -7,13 +7,28 @@ use super::{Action, ObjectKind, Plan};
 pub struct Limits {
     /// At most this many disables and deletes in one plan.
     pub max_destroy: usize,
+    /// At most this share (percent) of the objects zsc manages in a tenant may be disabled or
+    /// deleted by one plan (compare Peribolos' maximum removal delta).
+    pub max_destroy_percent: f64,
 }
 
 /// A reason the plan may not be applied as it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum GuardViolation {
-    TooManyDestroys { count: usize, limit: usize },
-    Protected { address: String, action: Action },
+    TooManyDestroys {
+        count: usize,
+        limit: usize,
+    },
+    TooLargeShare {
+        tenant: String,
+        count: usize,
+        managed: usize,
+        limit: f64,
+    },
+    Protected {
+        address: String,
+        action: Action,
+    },
 }
 
 impl std::fmt::Display for GuardViolation {
@@ -24,6 +39,21 @@ impl std::fmt::Display for GuardViolation {
                 "the plan would disable or delete {count} objects, more than `max_destroy` ({limit}); \
                  review it, then allow it for one run with `--max-destroy {count}`"
             ),
+            GuardViolation::TooLargeShare {
+                tenant,
+                count,
+                managed,
+                limit,
+            } => {
+                let share = *count as f64 * 100.0 / *managed as f64;
+                write!(
+                    f,
+                    "the plan would disable or delete {count} of the {managed} objects zsc manages in \
+                     `{tenant}` ({share:.0}%), more than `max_destroy_percent` ({limit}%); review it, \
+                     then allow it for one run with `--max-destroy-percent {}`",
+                    share.ceil()
+                )
+            }
             GuardViolation::Protected { address, action } => {
                 let verb = match action {
                     Action::Disable => "disable",
@@ -52,6 +82,26 @@ pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
                 address: change.address.clone(),
                 action: change.action,
             });
+        }
+    }
+    for tenant in &plan.tenants {
+        let count = plan
+            .changes
+            .iter()
+            .filter(|c| c.tenant == tenant.name && c.object != ObjectKind::Membership)
+            .filter(|c| c.action.is_destructive())
+            .count();
+        let managed = tenant.managed_users + tenant.managed_groups;
+        if count > 0 && managed > 0 {
+            let share = count as f64 * 100.0 / managed as f64;
+            if share > limits.max_destroy_percent {
+                out.push(GuardViolation::TooLargeShare {
+                    tenant: tenant.name.clone(),
+                    count,
+                    managed,
+                    limit: limits.max_destroy_percent,
+                });
+            }
         }
     }
     let count = plan.summary.destroys();

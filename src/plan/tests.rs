@@ -339,10 +339,22 @@ fn max_destroy_and_protect_guards_trip() {
         groups: vec![],
     };
     let plan = plan_simple(&DesiredTenant::default(), &managed, &live);
-    let violations = check_guards(&plan, Limits { max_destroy: 0 });
-    assert_eq!(violations.len(), 2);
+    let violations = check_guards(
+        &plan,
+        Limits {
+            max_destroy: 0,
+            max_destroy_percent: 25.0,
+        },
+    );
+    assert_eq!(violations.len(), 3);
     assert!(violations[0].to_string().contains("protected"));
-    assert!(violations[1].to_string().contains("--max-destroy 1"));
+    assert!(violations[1]
+        .to_string()
+        .contains("1 of the 1 objects zsc manages in `t` (100%)"));
+    assert!(violations[1]
+        .to_string()
+        .contains("--max-destroy-percent 100"));
+    assert!(violations[2].to_string().contains("--max-destroy 1"));
 }
 
 #[test]

@@ -698,7 +698,10 @@ impl ScimClient {
         if missing.is_empty() {
             return Ok(created);
         }
-        self.patch_members(&created.value.id, &missing, &[]).await?;
+        let patched = self.patch_members(&created.value.id, &missing, &[]).await;
+        if let Some(e) = patched.error {
+            return Err(e);
+        }
         let mut created = created;
         created
             .value
@@ -720,48 +723,51 @@ impl ScimClient {
             .map(drop)
     }
 
-    /// Add and remove members with as few PATCH requests as the dialect's batch size allows.
-    /// Returns the number of requests it took.
+    /// Add and remove members with as few PATCH requests as the dialect's batch size allows
+    /// (adds first, then removals, each request full up to the batch size). Stops at the first
+    /// failed request and says how far it got, so that what was done can be recorded.
     pub async fn patch_members(
         &self,
         group_id: &str,
         add: &[MemberRef],
         remove: &[String],
-    ) -> Result<usize, ScimError> {
+    ) -> MembersPatched {
         let batch = self.inner.spec.member_patch_batch.max(1);
         let path = format!("/Groups/{}", path_segment(group_id));
-        let mut requests = 0;
-        let mut adds = add.chunks(batch);
-        let mut removes = remove.chunks(batch);
-        loop {
-            let mut ops = Vec::new();
-            let mut room = batch;
-            if let Some(chunk) = adds.next() {
-                room -= chunk.len();
-                ops.push(PatchRequest::add_members(&wire_members(chunk)));
+        let mut done = MembersPatched::default();
+        while done.added < add.len() || done.removed < remove.len() {
+            let adds = &add[done.added..(done.added + batch).min(add.len())];
+            let room = batch - adds.len();
+            let removes = &remove[done.removed..(done.removed + room).min(remove.len())];
+            let mut ops = Vec::with_capacity(1 + removes.len());
+            if !adds.is_empty() {
+                ops.push(PatchRequest::add_members(&wire_members(adds)));
             }
-            // Fill what room is left with removals.
-            let mut taken = 0;
-            if room > 0 {
-                for chunk in removes.by_ref() {
-                    for id in chunk {
-                        ops.push(PatchRequest::remove_member(id));
-                    }
-                    taken += chunk.len();
-                    if taken >= room {
-                        break;
-                    }
-                }
-            }
-            if ops.is_empty() {
-                return Ok(requests);
-            }
+            ops.extend(removes.iter().map(|id| PatchRequest::remove_member(id)));
             let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
-            self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
-                .await?;
-            requests += 1;
+            if let Err(e) = self
+                .send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
+                .await
+            {
+                done.error = Some(e);
+                return done;
+            }
+            done.added += adds.len();
+            done.removed += removes.len();
+            done.requests += 1;
         }
+        done
     }
+}
+
+/// How far a batched member PATCH got: the first `added` additions and `removed` removals are
+/// done; `error` is why it stopped early.
+#[derive(Debug, Default)]
+pub struct MembersPatched {
+    pub added: usize,
+    pub removed: usize,
+    pub requests: usize,
+    pub error: Option<ScimError>,
 }
 
 /// A SCIM resource with an id, for de-duplicating listings.
