@@ -174,3 +174,25 @@ fn unmanaged_users_survive_a_full_apply_untouched() {
         .expect("unmanaged group kept");
     assert_eq!(theirs.members.as_ref().map(Vec::len), Some(1));
 }
+
+#[test]
+fn a_group_losing_most_of_its_members_is_called_out_first() {
+    let env = Env::with_emulator(Dialect::Scim);
+    env.config(&Env::people(8, 1));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    let shrunk = Env::people(8, 1).replace(
+        "members: [user0@example.com, user1@example.com, user2@example.com, user3@example.com, user4@example.com, user5@example.com, user6@example.com, user7@example.com]",
+        "members: [user0@example.com, user1@example.com]",
+    );
+    env.config(&shrunk);
+    let run = env
+        .zsc(&["plan"])
+        .success()
+        .stdout_has("Warning: group `Team 0` in `t` loses 6 of its 8 members (75%)");
+    let warning_at = run.stdout.find("Warning:").unwrap();
+    let first_change = run.stdout.find("# t.").unwrap();
+    assert!(
+        warning_at < first_change,
+        "the warning comes before the changes"
+    );
+}

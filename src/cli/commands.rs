@@ -226,7 +226,16 @@ async fn compute_plan(
     );
     drop(inputs);
     plan.retain_targets(targets);
+    plan.warnings = crate::plan::warnings(&plan, limits(config, None, None));
     Ok((plan, refreshed))
+}
+
+/// The destroy limits from the configuration, as raised for this run.
+fn limits(config: &Config, max_destroy: Option<usize>, max_destroy_percent: Option<f64>) -> Limits {
+    Limits {
+        max_destroy: max_destroy.unwrap_or(config.defaults.max_destroy),
+        max_destroy_percent: max_destroy_percent.unwrap_or(config.defaults.max_destroy_percent),
+    }
 }
 
 fn guard(
@@ -235,11 +244,7 @@ fn guard(
     max_destroy: Option<usize>,
     max_destroy_percent: Option<f64>,
 ) -> Result<(), Failure> {
-    let limits = Limits {
-        max_destroy: max_destroy.unwrap_or(config.defaults.max_destroy),
-        max_destroy_percent: max_destroy_percent.unwrap_or(config.defaults.max_destroy_percent),
-    };
-    let violations = check_guards(plan, limits);
+    let violations = check_guards(plan, limits(config, max_destroy, max_destroy_percent));
     if violations.is_empty() {
         return Ok(());
     }
