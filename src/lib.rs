@@ -17,6 +17,8 @@
 //!   print.
 
 pub mod apply;
+#[doc(hidden)]
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod dialect;

@@ -156,3 +156,32 @@ fn kill_9_at_several_points_then_apply_converges_without_duplicates() {
     assert_eq!(env.data().users.len(), 240);
     assert_eq!(env.data().groups.len(), 6);
 }
+
+#[test]
+fn a_second_apply_fails_fast_naming_the_lock_holder_and_a_killed_holder_releases_it() {
+    let env = Env::with_emulator(Dialect::Scim);
+    env.config(&Env::people(60, 0));
+    env.set_faults(faults(|f| f.latency_ms = 100));
+    let first = env.spawn(&["apply", "--auto-approve", "--parallelism", "1"]);
+    // Wait (bounded) until the first apply holds the lock.
+    let lock = env.path(".zsc/state.json.lock");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("apply")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = first.id().to_string();
+    env.zsc(&["apply", "--auto-approve"])
+        .code(1)
+        .stderr_has("is locked by `zsc apply`")
+        .stderr_has(&format!("pid {pid}"));
+    // A holder killed with -9 cannot clean up; the OS releases its lock, and the next run
+    // proceeds and converges.
+    signal(&first, "KILL");
+    finish(first);
+    env.set_faults(Faults::default());
+    env.zsc(&["apply", "--auto-approve"]).success();
+    env.zsc(&["plan"]).success().stdout_has("No changes.");
+    env.assert_no_duplicates();
+}

@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod bench_smoke;
 mod core_loop;
 mod faults;
 mod guardrails;

@@ -1,0 +1,469 @@
+//! zsc's benchmarks: the DESIGN.md targets, measured and printed one figure per line.
+//!
+//! ```sh
+//! cargo run --release --example bench            # every scenario
+//! cargo run --release --example bench -- refresh # one of: plan-cpu refresh apply noop paced
+//! ```
+//!
+//! Network scenarios run the emulator in a child process (this program, re-executed), so the
+//! CPU time measured here is zsc's own and the emulator's work does not compete with the
+//! client's threads. Everything talks to 127.0.0.1 only, and every loop is bounded.
+//!
+//! Output lines: `figure <scenario>.<name> = <value> <unit>  [target <target>: ok|MISSED]`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zsc::bench::{self, Size};
+use zsc::dialect::Dialect;
+use zsc::scim::{ClientOptions, Expected, ScimClient};
+use zsc::secret::Secret;
+
+const TOKEN: &str = "bench-token";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("emulator-child") {
+        emulator_child(&args[1..]);
+        return;
+    }
+    let all = ["plan-cpu", "refresh", "apply", "noop", "paced"];
+    let chosen: Vec<&str> = if args.is_empty() {
+        all.to_vec()
+    } else {
+        args.iter().map(String::as_str).collect()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "# zsc benchmarks on {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) {
+            "DEBUG build (figures are not meaningful; use --release)"
+        } else {
+            "release build"
+        }
+    );
+    for scenario in chosen {
+        let started = Instant::now();
+        match scenario {
+            "plan-cpu" => plan_cpu(),
+            "refresh" => runtime.block_on(refresh()),
+            "apply" => runtime.block_on(apply()),
+            "noop" => runtime.block_on(noop()),
+            "paced" => runtime.block_on(paced()),
+            other => {
+                eprintln!("unknown scenario `{other}`; choose from {}", all.join(", "));
+                std::process::exit(1);
+            }
+        }
+        println!(
+            "# {scenario} took {:.1} s in all",
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn figure(name: &str, value: f64, unit: &str, target: Option<(&str, bool)>) {
+    match target {
+        Some((t, ok)) => println!(
+            "figure {name} = {value:.3} {unit}  [target {t}: {}]",
+            if ok { "ok" } else { "MISSED" }
+        ),
+        None => println!("figure {name} = {value:.3} {unit}"),
+    }
+}
+
+fn count(name: &str, value: u64, target: Option<(&str, bool)>) {
+    match target {
+        Some((t, ok)) => println!(
+            "figure {name} = {value}  [target {t}: {}]",
+            if ok { "ok" } else { "MISSED" }
+        ),
+        None => println!("figure {name} = {value}"),
+    }
+}
+
+const LARGE: Size = Size {
+    users: 100_000,
+    groups: 10_000,
+    groups_per_user: 10,
+};
+
+/// Plan without network: 100,000 users, 10,000 groups, 1,000,000 memberships, 1% changed.
+fn plan_cpu() {
+    let world = bench::world(LARGE, 0.01);
+    let memberships: usize = world.desired.groups.iter().map(|g| g.members.len()).sum();
+    let started = Instant::now();
+    let plan = bench::plan(&world, Dialect::Zia);
+    let text = zsc::render::text::plan(&plan, zsc::render::Styles::PLAIN);
+    let elapsed = started.elapsed().as_secs_f64();
+    count("plan-cpu.users", world.desired.users.len() as u64, None);
+    count("plan-cpu.memberships", memberships as u64, None);
+    count("plan-cpu.changes", plan.changes.len() as u64, None);
+    figure(
+        "plan-cpu.plan_and_render_seconds",
+        elapsed,
+        "s",
+        Some(("< 1 s", elapsed < 1.0)),
+    );
+    let rss = bench::peak_rss_mib().unwrap_or(f64::NAN);
+    figure(
+        "plan-cpu.peak_rss",
+        rss,
+        "MiB",
+        Some(("< 600 MiB", rss < 600.0)),
+    );
+    drop(text);
+}
+
+/// A child process serving the emulator; prints its base URL, serves until stdin closes.
+fn emulator_child(args: &[String]) {
+    let dialect: Dialect = args[0].parse().expect("dialect");
+    let latency_ms: u64 = args[1].parse().expect("latency");
+    let rate: f64 = args[2].parse().expect("rate");
+    let data = args.get(3).cloned();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut options = zsc::emulator::EmulatorOptions::new(dialect, TOKEN);
+        options.faults.latency_ms = latency_ms;
+        options.faults.rate_limit = (rate > 0.0).then_some(rate);
+        let handle = zsc::emulator::serve(listener, options)
+            .await
+            .expect("emulator");
+        if let Some(path) = data {
+            let file = std::fs::File::open(&path).expect("data file");
+            let data: zsc::emulator::EmulatorData =
+                serde_json::from_reader(BufReader::new(file)).expect("data");
+            handle.replace_data(data);
+        }
+        println!("{}", handle.base_url());
+        std::io::stdout().flush().ok();
+        // Serve until the parent closes our stdin (or goes away).
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin()
+                .read_line(&mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                line.clear();
+            }
+        })
+        .await;
+        drop(handle);
+    });
+}
+
+/// The emulator in a child process; stops when dropped.
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Server {
+    fn start(
+        dialect: Dialect,
+        latency_ms: u64,
+        rate: f64,
+        data: Option<&zsc::emulator::EmulatorData>,
+    ) -> Server {
+        let dir = std::env::temp_dir().join(format!("zsc-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut args = vec![
+            "emulator-child".to_owned(),
+            dialect.to_string(),
+            latency_ms.to_string(),
+            rate.to_string(),
+        ];
+        if let Some(data) = data {
+            let path = dir.join("data.json");
+            let file = std::fs::File::create(&path).expect("data file");
+            serde_json::to_writer(std::io::BufWriter::new(file), data).expect("write data");
+            args.push(path.to_string_lossy().into_owned());
+        }
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("base url");
+        Server {
+            child,
+            base_url: line.trim().to_owned(),
+        }
+    }
+
+    /// A client with the dialect's default pacing (ZIA: 5 requests per second).
+    fn client(&self, dialect: Dialect, parallelism: usize) -> ScimClient {
+        let mut options = ClientOptions::new(&self.base_url, Secret::new(TOKEN), dialect);
+        options.parallelism = parallelism;
+        ScimClient::new(options).expect("client")
+    }
+
+    async fn stats(&self) -> serde_json::Value {
+        let root = self
+            .base_url
+            .split('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/");
+        reqwest::get(format!("{root}/_emulator/stats"))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json")
+    }
+
+    async fn reset_stats(&self) {
+        let root = self
+            .base_url
+            .split('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/");
+        reqwest::Client::new()
+            .post(format!("{root}/_emulator/stats/reset"))
+            .send()
+            .await
+            .expect("reset");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn requests(stats: &serde_json::Value) -> u64 {
+    stats["requests"].as_u64().unwrap_or(0)
+}
+
+/// Refresh of the large tenant with 10 ms latency per request.
+async fn refresh() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let world = bench::world(LARGE, 0.0);
+    let data = bench::emulator_data(&world.live);
+    drop(world);
+    let server = Server::start(Dialect::Scim, 10, 0.0, Some(&data));
+    drop(data);
+    let parallelism = 8;
+    let client = server.client(Dialect::Scim, parallelism);
+    server.reset_stats().await;
+    let started = Instant::now();
+    let live = client
+        .read_tenant(&Expected::default())
+        .await
+        .expect("refresh");
+    let wall = started.elapsed().as_secs_f64();
+    let stats = server.stats().await;
+    let n = requests(&stats);
+    let ideal = n as f64 * 0.010 / parallelism as f64;
+    count("refresh.users", live.users.len() as u64, None);
+    count(
+        "refresh.memberships",
+        live.groups.iter().map(|g| g.members.len() as u64).sum(),
+        None,
+    );
+    count("refresh.requests", n, None);
+    figure("refresh.wall_seconds", wall, "s", None);
+    figure("refresh.ideal_seconds", ideal, "s", None);
+    figure(
+        "refresh.ratio_to_ideal",
+        wall / ideal,
+        "x",
+        Some(("<= 1.25x", wall / ideal <= 1.25)),
+    );
+}
+
+/// 10,000 new users joined to 100 groups with 10 ms latency, against a sequential
+/// one-request-per-membership run of the same work.
+async fn apply() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let users = 10_000;
+    let groups = 100;
+    let desired = bench::new_team(users, groups);
+    let parallelism = 8;
+    let server = Server::start(Dialect::Scim, 10, 0.0, None);
+    let client = server.client(Dialect::Scim, parallelism);
+    let dir = std::env::temp_dir().join(format!("zsc-bench-state-{}", std::process::id()));
+    let store = zsc::state::StateStore::new(dir.join("state.json"));
+    let state = zsc::state::State::new();
+    let mut journal = JournalRecorder(store.open_journal(&state).expect("journal"));
+    server.reset_stats().await;
+    let started = Instant::now();
+    let (plan, report) =
+        bench::apply_new(&client, &desired, Dialect::Scim, parallelism, &mut journal)
+            .await
+            .expect("apply");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(report.all_done(), "every change applied");
+    let n = requests(&server.stats().await);
+    let minimum = (users + groups) as u64;
+    let ideal = n as f64 * 0.010 / parallelism as f64;
+    count("apply.changes", plan.changes.len() as u64, None);
+    count(
+        "apply.requests",
+        n,
+        Some(("= minimum (one per user or group)", n == minimum)),
+    );
+    count("apply.minimum_requests", minimum, None);
+    figure("apply.wall_seconds", wall, "s", None);
+    figure(
+        "apply.ratio_to_ideal",
+        wall / ideal,
+        "x",
+        Some(("<= 1.25x", wall / ideal <= 1.25)),
+    );
+    // The vendor-connector way: one request per user and one PATCH per membership, one at a
+    // time. Measured on a 5% sample (same latency) and scaled, so the benchmark stays short.
+    let sample_users = users / 20;
+    let sample_groups = groups / 20;
+    let sequential = Server::start(Dialect::Scim, 10, 0.0, None);
+    let seq_client = sequential.client(Dialect::Scim, 1);
+    let started = Instant::now();
+    let mut group_ids = Vec::new();
+    for g in 0..sample_groups {
+        let created = seq_client
+            .create_group(&bench::group_name(g), &[])
+            .await
+            .expect("group");
+        group_ids.push(created.value.id);
+    }
+    for i in 0..sample_users {
+        let user = seq_client
+            .create_user(
+                &bench::user_name(i),
+                true,
+                &zsc::model::UserAttrs::default(),
+            )
+            .await
+            .expect("user");
+        let member = zsc::scim::MemberRef {
+            id: user.value.id,
+            user_name: user.value.user_name,
+        };
+        let patched = seq_client
+            .patch_members(&group_ids[i % sample_groups], &[member], &[])
+            .await;
+        assert!(patched.error.is_none());
+    }
+    let sample_wall = started.elapsed().as_secs_f64();
+    let sequential_wall = sample_wall * (users as f64 / sample_users as f64);
+    figure(
+        "apply.sequential_per_membership_seconds_estimated",
+        sequential_wall,
+        "s",
+        None,
+    );
+    figure("apply.speedup", sequential_wall / wall, "x", None);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+struct JournalRecorder(zsc::state::Journal);
+
+impl zsc::apply::Recorder for JournalRecorder {
+    fn record(&mut self, entries: &[(&str, &[zsc::state::StateOp])]) -> Result<(), String> {
+        self.0.record_all(entries).map_err(|e| e.to_string())
+    }
+}
+
+/// A no-change plan on 100,000 users against a ZIA tenant paced at its documented 5 requests
+/// per second: wall time, and zsc's own CPU time as a share of it.
+async fn noop() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let size = Size {
+        users: 100_000,
+        groups: 100,
+        groups_per_user: 1,
+    };
+    let world = bench::world(size, 0.0);
+    let data = bench::emulator_data(&world.live);
+    let server = Server::start(Dialect::Zia, 10, 5.0, Some(&data));
+    drop(data);
+    let client = server.client(Dialect::Zia, 4);
+    let cpu_before = bench::cpu_seconds().unwrap_or(0.0);
+    let started = Instant::now();
+    let live = client
+        .read_tenant(&Expected::default())
+        .await
+        .expect("refresh");
+    let managed = zsc::plan::refresh::refresh_tenant(&world.managed, &live);
+    let refreshed = bench::World {
+        desired: world.desired.clone(),
+        live,
+        managed,
+    };
+    let plan = bench::plan(&refreshed, Dialect::Zia);
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = bench::cpu_seconds().unwrap_or(0.0) - cpu_before;
+    assert!(plan.is_empty(), "a no-op plan");
+    count("noop.requests", requests(&server.stats().await), None);
+    figure("noop.wall_seconds", wall, "s", None);
+    figure("noop.cpu_seconds", cpu, "s", None);
+    figure(
+        "noop.cpu_share",
+        cpu / wall * 100.0,
+        "%",
+        Some(("< 10%", cpu / wall < 0.10)),
+    );
+}
+
+/// 500 changes against an emulator enforcing ZIA's 5 requests per second.
+async fn paced() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let limit = 5.0;
+    let server = Server::start(Dialect::Zia, 0, limit, None);
+    let client = server.client(Dialect::Zia, 4);
+    let desired = bench::new_team(480, 20);
+    server.reset_stats().await;
+    let started = Instant::now();
+    let (plan, report) =
+        bench::apply_new(&client, &desired, Dialect::Zia, 4, &mut bench::NoRecorder)
+            .await
+            .expect("apply");
+    let wall = started.elapsed().as_secs_f64();
+    assert!(report.all_done());
+    let stats = server.stats().await;
+    let n = requests(&stats);
+    let throttled = stats["throttled"].as_u64().unwrap_or(0);
+    // Requests are spaced 1/limit apart, so n requests span (n - 1) intervals.
+    let rate = (n.saturating_sub(1)) as f64 / wall;
+    count("paced.changes", plan.changes.len() as u64, None);
+    count("paced.requests", n, None);
+    count(
+        "paced.throttled_429",
+        throttled,
+        Some(("0", throttled == 0)),
+    );
+    figure("paced.requests_per_second", rate, "rps", None);
+    figure(
+        "paced.share_of_limit",
+        rate / limit * 100.0,
+        "%",
+        Some((">= 95%", rate / limit >= 0.95)),
+    );
+}
