@@ -12,11 +12,11 @@ use crate::apply::{self, ApplyOptions, Outcome, Recorder};
 use crate::config::{self, Config};
 use crate::model::LiveTenant;
 use crate::plan::refresh::{live_from_state, refresh_tenant};
-use crate::plan::{check_guards, Limits, Plan, PlanMeta, TenantInput};
+use crate::plan::{check_guards, Address, Limits, Plan, PlanMeta, TenantInput};
 use crate::render::{self, Tone};
 use crate::state::{Journal, State, StateOp, StateStore};
 
-use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, Format, PlanArgs, RefreshArgs};
+use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, PlanArgs, RefreshArgs};
 use super::output::Output;
 use super::progress::Reporter;
 use super::tenants::Tenants;
@@ -29,6 +29,8 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
         Command::Plan(args) => plan(cli, out, args).await,
         Command::Apply(args) => apply(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
+        Command::Show(args) => super::show::show(out, args),
+        Command::State(args) => super::state_commands::dispatch(cli, out, args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -39,11 +41,11 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<Config, Failure> {
+pub(super) fn load_config(cli: &Cli) -> Result<Config, Failure> {
     config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))
 }
 
-fn state_store(cli: &Cli, config: &Config) -> StateStore {
+pub(super) fn state_store(cli: &Cli, config: &Config) -> StateStore {
     let path = cli
         .global
         .state
@@ -156,7 +158,7 @@ async fn compute_plan(
     state: &State,
     tenants: &Tenants,
     refresh: bool,
-    targets: &[String],
+    targets: &[Address],
     out: Output,
 ) -> Result<(Plan, State), Failure> {
     let mut refreshed = state.clone();
@@ -227,18 +229,13 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Fai
     let config = load_config(cli)?;
     let store = state_store(cli, &config);
     let state = store.load()?.state;
+    let targets = super::targets::resolve(&args.targets, &config, &state)?;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let result = compute_plan(&config, &state, &tenants, args.refresh, &args.targets, out).await;
+    let result = compute_plan(&config, &state, &tenants, args.refresh, &targets, out).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;
 
-    match args.format {
-        Format::Text => out.print(&render::text::plan(&plan, out.out)),
-        Format::Json => out.print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&plan).map_err(|e| Failure(e.to_string()))?
-        )),
-    }
+    out.print(&super::show::render_plan(&plan, args.format, out)?);
     guard(&plan, &config, args.max_destroy, args.max_destroy_percent)?;
     if let Some(path) = &args.out {
         write_plan_file(path, &plan)?;
@@ -279,7 +276,7 @@ fn write_plan_file(path: &Path, plan: &Plan) -> Result<(), Failure> {
     })
 }
 
-fn read_plan_file(path: &Path) -> Result<Plan, Failure> {
+pub(super) fn read_plan_file(path: &Path) -> Result<Plan, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure(format!("cannot read the plan `{}`: {e}", path.display())))?;
     let plan: Plan = serde_json::from_slice(&bytes)
@@ -337,6 +334,7 @@ async fn apply_with(
     (state, existed): (&mut State, bool),
     tenants: &Tenants,
 ) -> Result<ExitStatus, Failure> {
+    let targets = super::targets::resolve(&args.targets, config, state)?;
     let plan = match &args.plan_file {
         Some(path) => {
             let mut plan = read_plan_file(path)?;
@@ -362,12 +360,12 @@ async fn apply_with(
                     path.display()
                 )));
             }
-            plan.retain_targets(&args.targets);
+            plan.retain_targets(&targets);
             plan
         }
         None => {
             let (plan, refreshed) =
-                compute_plan(config, state, tenants, true, &args.targets, out).await?;
+                compute_plan(config, state, tenants, true, &targets, out).await?;
             // Keep what the refresh learned, even if nothing else happens.
             if refreshed.tenants != state.tenants {
                 *state = refreshed;
