@@ -6,3 +6,4 @@ mod harness;
 mod bad_input;
 mod core_loop;
 mod faults;
+mod gitops;

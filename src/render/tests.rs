@@ -386,3 +386,53 @@ fn json_plan_with_every_kind_of_change() {
     let back: Plan = serde_json::from_str(&json).unwrap();
     assert_eq!(back, plan);
 }
+
+/// The documented schema of the JSON view and plan file.
+pub(crate) const PLAN_SCHEMA: &str = include_str!("../../docs/plan.schema.json");
+
+fn schema_errors(instance: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(PLAN_SCHEMA).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema is a valid JSON Schema");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn json_plan_matches_its_documented_schema() {
+    let plan = serde_json::to_value(every_action_in_two_tenants()).unwrap();
+    assert_eq!(schema_errors(&plan), Vec::<String>::new());
+    let empty = serde_json::to_value(every_kind_of_change(Dialect::Scim)).unwrap();
+    assert_eq!(schema_errors(&empty), Vec::<String>::new());
+}
+
+#[test]
+fn the_schema_is_strict_enough_to_catch_drift() {
+    let plan = serde_json::to_value(every_action_in_two_tenants()).unwrap();
+    let mut unknown_field = plan.clone();
+    unknown_field["changes"][0]["surprise"] = serde_json::json!(1);
+    let mut wrong_action = plan.clone();
+    wrong_action["changes"][0]["action"] = serde_json::json!("add");
+    let mut no_member = plan.clone();
+    let membership = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["object"] == "membership")
+        .unwrap();
+    no_member["changes"][membership]
+        .as_object_mut()
+        .unwrap()
+        .remove("member");
+    let mut newer = plan;
+    newer["format_version"] = serde_json::json!(2);
+    for (what, doc) in [
+        ("unknown field", unknown_field),
+        ("user with a membership action", wrong_action),
+        ("membership without member", no_member),
+        ("newer format", newer),
+    ] {
+        assert!(!schema_errors(&doc).is_empty(), "{what} passed the schema");
+    }
+}
