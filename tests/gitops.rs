@@ -350,6 +350,12 @@ fn state_unlock_names_the_holder_and_releases_with_force() {
         .success()
         .stdout_has("Released the lock left by `zsc apply` (pid 999999 on ci-runner-7, since 2025-01-31T09:15:02Z, lock id dead-beef), which no longer holds it.");
     assert!(!env.path(".zsc/state.json.lock").exists());
+
+    // Garbage in the lock file does not stop the unlock that clears it.
+    env.write(".zsc/state.json.lock", "not json");
+    env.zsc(&["plan"]).success();
+    env.zsc(&["state", "unlock"]).success();
+    assert!(!env.path(".zsc/state.json.lock").exists());
 }
 
 #[test]

@@ -143,7 +143,12 @@ fn removal(state: &State, address: &Address) -> Option<Vec<(String, StateOp, Str
 
 /// Show who holds the lock; release it when its holder is gone, or with `--force` regardless.
 fn unlock(store: &StateStore, out: Output, force: bool) -> Result<ExitStatus, Failure> {
-    let recorded = store.lock_info()?;
+    // Unreadable holder information must not stop the unlock that clears it.
+    let recorded = match store.lock_info() {
+        Ok(info) => info,
+        Err(StateError::LockInfoCorrupt { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     match store.lock("state unlock") {
         Ok(lock) => {
             // Nobody holds it: dropping our lock removes the file and whatever a dead holder
