@@ -196,3 +196,17 @@ fn a_group_losing_most_of_its_members_is_called_out_first() {
         "the warning comes before the changes"
     );
 }
+
+#[test]
+fn the_member_loss_warning_leads_the_pull_request_comment_too() {
+    let env = Env::with_emulator(Dialect::Scim);
+    env.config(&Env::people(4, 1));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    env.config(&Env::people(4, 1).replace(
+        "members: [user0@example.com, user1@example.com, user2@example.com, user3@example.com]",
+        "members: [user0@example.com]",
+    ));
+    env.zsc(&["plan", "--format", "markdown"])
+        .success()
+        .stdout_has("> [!WARNING]\n> **group `Team 0` in `t` loses 3 of its 4 members (75%).**");
+}

@@ -160,16 +160,23 @@ impl Env {
     }
 
     pub fn zsc_in(&self, cwd: &Path, args: &[&str]) -> Run {
-        let out: Output = Command::new(env!("CARGO_BIN_EXE_zsc"))
+        self.zsc_with(cwd, args, |_| {})
+    }
+
+    /// Run the real binary in `cwd`, letting `adjust` change its environment (the defaults:
+    /// the token set, NO_COLOR=1, no ZSC_LOG, ZSC_CONFIG or ZSC_STATE).
+    pub fn zsc_with(&self, cwd: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zsc"));
+        command
             .args(args)
             .current_dir(cwd)
             .env(TOKEN_ENV, TOKEN)
             .env("NO_COLOR", "1")
             .env_remove("ZSC_LOG")
             .env_remove("ZSC_CONFIG")
-            .env_remove("ZSC_STATE")
-            .output()
-            .expect("run zsc");
+            .env_remove("ZSC_STATE");
+        adjust(&mut command);
+        let out: Output = command.output().expect("run zsc");
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

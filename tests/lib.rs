@@ -7,4 +7,5 @@ mod bad_input;
 mod bench_smoke;
 mod core_loop;
 mod faults;
+mod gitops;
 mod guardrails;

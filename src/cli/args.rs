@@ -72,6 +72,11 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Serve the built-in emulated SCIM tenant over HTTP.
     Emulator(EmulatorArgs),
+    /// Show a plan saved by `zsc plan -o FILE`, as text, markdown or JSON.
+    Show(ShowArgs),
+    /// Inspect and edit what zsc manages, without touching any tenant.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -140,8 +145,45 @@ pub struct ApplyArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Terraform-style diff for people.
     Text,
+    /// The plan document (the saved plan file's content) for machines; see docs/plan-json.md.
     Json,
+    /// A pull-request comment: summary first, tables of counts, folded diffs.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file saved by `zsc plan -o FILE`.
+    pub plan_file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the address of every managed user and group, one per line.
+    List,
+    /// Show the managed record of a user or group (`zsc state show 't.user["a@example.com"]'`).
+    Show {
+        #[arg(value_name = "ADDR")]
+        address: String,
+    },
+    /// Stop managing users or groups without changing the tenant. Remove them from the YAML
+    /// too, or the next plan adopts them again.
+    Rm {
+        #[arg(value_name = "ADDR", required = true)]
+        addresses: Vec<String>,
+    },
+    /// Show who holds the state lock and release it if its holder is gone.
+    Unlock {
+        /// Release the lock even though its holder still holds it (it runs on another machine
+        /// sharing this file system, or the file system keeps locks of dead processes).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

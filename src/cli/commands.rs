@@ -12,12 +12,12 @@ use crate::apply::{self, ApplyOptions, Outcome, Recorder};
 use crate::config::{self, Config};
 use crate::model::LiveTenant;
 use crate::plan::refresh::{live_from_state, refresh_tenant};
-use crate::plan::{check_guards, Limits, Plan, PlanMeta, TenantInput};
+use crate::plan::{check_guards, Address, Limits, Plan, PlanMeta, TenantInput};
 use crate::render::{self, Tone};
 use crate::scim::Expected;
 use crate::state::{Journal, State, StateOp, StateStore};
 
-use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, Format, PlanArgs, RefreshArgs};
+use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, PlanArgs, RefreshArgs};
 use super::output::Output;
 use super::progress::Reporter;
 use super::tenants::Tenants;
@@ -30,6 +30,8 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
         Command::Plan(args) => plan(cli, out, args).await,
         Command::Apply(args) => apply(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
+        Command::Show(args) => super::show::show(out, args),
+        Command::State(args) => super::state_commands::dispatch(cli, out, args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -40,11 +42,11 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<Config, Failure> {
+pub(super) fn load_config(cli: &Cli) -> Result<Config, Failure> {
     config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))
 }
 
-fn state_store(cli: &Cli, config: &Config) -> StateStore {
+pub(super) fn state_store(cli: &Cli, config: &Config) -> StateStore {
     let path = cli
         .global
         .state
@@ -184,7 +186,7 @@ async fn compute_plan(
     state: &State,
     tenants: &Tenants,
     refresh: bool,
-    targets: &[String],
+    targets: &[Address],
 ) -> Result<(Plan, State), Failure> {
     let mut refreshed = state.clone();
     let live: HashMap<String, LiveTenant> = if refresh {
@@ -259,18 +261,13 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Fai
     let config = load_config(cli)?;
     let store = state_store(cli, &config);
     let state = store.load()?.state;
+    let targets = super::targets::resolve(&args.targets, &config, &state)?;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let result = compute_plan(&config, &state, &tenants, args.refresh, &args.targets).await;
+    let result = compute_plan(&config, &state, &tenants, args.refresh, &targets).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;
 
-    match args.format {
-        Format::Text => out.print(&render::text::plan(&plan, out.out)),
-        Format::Json => out.print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&plan).map_err(|e| Failure(e.to_string()))?
-        )),
-    }
+    out.print(&super::show::render_plan(&plan, args.format, out)?);
     guard(&plan, &config, args.max_destroy, args.max_destroy_percent)?;
     if let Some(path) = &args.out {
         write_plan_file(path, &plan)?;
@@ -311,7 +308,7 @@ fn write_plan_file(path: &Path, plan: &Plan) -> Result<(), Failure> {
     })
 }
 
-fn read_plan_file(path: &Path) -> Result<Plan, Failure> {
+pub(super) fn read_plan_file(path: &Path) -> Result<Plan, Failure> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure(format!("cannot read the plan `{}`: {e}", path.display())))?;
     let plan: Plan = serde_json::from_slice(&bytes)
@@ -369,6 +366,7 @@ async fn apply_with(
     (state, existed): (&mut State, bool),
     tenants: &Tenants,
 ) -> Result<ExitStatus, Failure> {
+    let targets = super::targets::resolve(&args.targets, config, state)?;
     let plan = match &args.plan_file {
         Some(path) => {
             let mut plan = read_plan_file(path)?;
@@ -394,12 +392,11 @@ async fn apply_with(
                     path.display()
                 )));
             }
-            plan.retain_targets(&args.targets);
+            plan.retain_targets(&targets);
             plan
         }
         None => {
-            let (plan, refreshed) =
-                compute_plan(config, state, tenants, true, &args.targets).await?;
+            let (plan, refreshed) = compute_plan(config, state, tenants, true, &targets).await?;
             // Keep what the refresh learned, even if nothing else happens.
             if refreshed.tenants != state.tenants {
                 *state = refreshed;

@@ -5,6 +5,9 @@ pub mod args;
 mod commands;
 mod output;
 mod progress;
+mod show;
+mod state_commands;
+mod targets;
 mod tenants;
 
 use std::ffi::OsString;

@@ -27,11 +27,7 @@ impl Output {
         } else {
             global.color
         };
-        let decide = |is_tty: bool| match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => is_tty && !no_color_env && !dumb,
-        };
+        let decide = |is_tty: bool| use_color(choice, is_tty, no_color_env, dumb);
         let stderr_tty = std::io::stderr().is_terminal();
         Output {
             out: Styles {
@@ -73,6 +69,16 @@ impl Output {
     }
 }
 
+/// Whether a stream gets colors: `--color always|never` decide; `auto` wants a terminal, no
+/// NO_COLOR and a TERM other than `dumb`.
+fn use_color(choice: ColorChoice, is_tty: bool, no_color_env: bool, dumb: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && !no_color_env && !dumb,
+    }
+}
+
 /// Set up tracing on stderr (or ZSC_LOG_PATH). `-v` → info for zsc, `-vv` → debug; ZSC_LOG
 /// takes a tracing filter (e.g. `debug`). Log lines carry method, path, status and timing, never
 /// headers or bodies, so the token cannot reach them.
@@ -81,8 +87,8 @@ pub fn init_logging(verbose: u8) {
         Ok(f) if !f.is_empty() => f,
         _ => match verbose {
             0 => "warn".to_owned(),
-            1 => "zsc=info".to_owned(),
-            _ => "zsc=debug".to_owned(),
+            1 => "warn,zsc=info".to_owned(),
+            _ => "warn,zsc=debug".to_owned(),
         },
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
@@ -107,4 +113,29 @@ pub fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_only_on_a_terminal_unless_forced() {
+        use ColorChoice::{Always, Auto, Never};
+        // (choice, terminal, NO_COLOR, TERM=dumb) -> colors
+        for (choice, tty, no_color, dumb, expected) in [
+            (Auto, true, false, false, true),
+            (Auto, false, false, false, false),
+            (Auto, true, true, false, false),
+            (Auto, true, false, true, false),
+            (Always, false, true, true, true),
+            (Never, true, false, false, false),
+        ] {
+            assert_eq!(
+                use_color(choice, tty, no_color, dumb),
+                expected,
+                "{choice:?} tty={tty} NO_COLOR={no_color} dumb={dumb}"
+            );
+        }
+    }
 }

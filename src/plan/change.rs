@@ -133,3 +133,269 @@ pub fn group_address(tenant: &str, name: &str) -> String {
 pub fn membership_address(tenant: &str, group: &str, member: &str) -> String {
     format!("{tenant}.membership[{}][{}]", quote(group), quote(member))
 }
+
+/// A parsed address: what `--target`, `zsc state show` and `zsc state rm` name. Parses exactly
+/// what [`user_address`], [`group_address`] and [`membership_address`] write (and a bare tenant
+/// name); [`std::fmt::Display`] writes it back the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// Every object of a tenant: `zia-prod`.
+    Tenant(String),
+    /// `zia-prod.user["jsmith@example.com"]`.
+    User { tenant: String, user_name: String },
+    /// `zia-prod.group["Accounting"]`.
+    Group { tenant: String, name: String },
+    /// `zia-prod.membership["Accounting"]["jsmith@example.com"]`.
+    Membership {
+        tenant: String,
+        group: String,
+        member: String,
+    },
+}
+
+/// Why an address did not parse. The message names the address and shows the accepted forms.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid address `{input}`: {problem}; expected `TENANT`, `TENANT.user[\"NAME\"]`, \
+     `TENANT.group[\"NAME\"]` or `TENANT.membership[\"GROUP\"][\"USER\"]`"
+)]
+pub struct AddressError {
+    pub input: String,
+    pub problem: String,
+}
+
+impl Address {
+    pub fn parse(input: &str) -> Result<Address, AddressError> {
+        let fail = |problem: String| AddressError {
+            input: input.to_owned(),
+            problem,
+        };
+        let (tenant, rest) = match input.find(['.', '[']) {
+            Some(i) => (&input[..i], &input[i..]),
+            None => (input, ""),
+        };
+        if tenant.is_empty() {
+            return Err(fail("it has no tenant name".to_owned()));
+        }
+        if let Some(c) = tenant
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
+        {
+            return Err(fail(format!(
+                "tenant names hold only a-z, 0-9, `-` and `_`, not `{c}`"
+            )));
+        }
+        let tenant = tenant.to_owned();
+        if rest.is_empty() {
+            return Ok(Address::Tenant(tenant));
+        }
+        let Some(rest) = rest.strip_prefix('.') else {
+            return Err(fail("the tenant name must be followed by `.`".to_owned()));
+        };
+        let kind_end = rest.find('[').unwrap_or(rest.len());
+        let kind = &rest[..kind_end];
+        let mut keys = &rest[kind_end..];
+        let mut names = Vec::new();
+        while !keys.is_empty() {
+            let (name, after) = bracketed(keys).map_err(&fail)?;
+            names.push(name);
+            keys = after;
+        }
+        let wanted = match kind {
+            "user" | "group" => 1,
+            "membership" => 2,
+            _ => {
+                return Err(fail(format!(
+                    "unknown object kind `{kind}` (expected `user`, `group` or `membership`)"
+                )))
+            }
+        };
+        if names.len() != wanted {
+            return Err(fail(format!(
+                "a {kind} address takes {wanted} quoted {}, not {}",
+                if wanted == 1 { "name" } else { "names" },
+                names.len()
+            )));
+        }
+        let mut names = names.into_iter();
+        let mut next = || names.next().unwrap_or_default();
+        Ok(match kind {
+            "user" => Address::User {
+                tenant,
+                user_name: next(),
+            },
+            "group" => Address::Group {
+                tenant,
+                name: next(),
+            },
+            _ => Address::Membership {
+                tenant,
+                group: next(),
+                member: next(),
+            },
+        })
+    }
+
+    pub fn tenant(&self) -> &str {
+        match self {
+            Address::Tenant(t)
+            | Address::User { tenant: t, .. }
+            | Address::Group { tenant: t, .. }
+            | Address::Membership { tenant: t, .. } => t,
+        }
+    }
+
+    /// Whether this address, given as `--target`, selects `change`: its own object; for a
+    /// tenant every change in it; for a group also its membership changes and, for a rename,
+    /// its old name; for a user also its membership changes. Names compare case-insensitively,
+    /// as identity does.
+    pub fn selects(&self, change: &Change) -> bool {
+        use crate::model::folded;
+        let same = |a: &str, b: &str| folded(a) == folded(b);
+        if self.tenant() != change.tenant {
+            return false;
+        }
+        let member = change.member.as_deref().unwrap_or("");
+        match (self, change.object) {
+            (Address::Tenant(_), _) => true,
+            (Address::User { user_name, .. }, ObjectKind::User) => same(user_name, &change.name),
+            (Address::User { user_name, .. }, ObjectKind::Membership) => same(user_name, member),
+            (Address::Group { name, .. }, ObjectKind::Group | ObjectKind::Membership) => {
+                let before = change.before.as_ref().and_then(|b| b.name.as_deref());
+                same(name, &change.name)
+                    || (change.object == ObjectKind::Group && before.is_some_and(|b| same(name, b)))
+            }
+            (
+                Address::Membership {
+                    group, member: m, ..
+                },
+                ObjectKind::Membership,
+            ) => same(group, &change.name) && same(m, member),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Tenant(t) => f.write_str(t),
+            Address::User { tenant, user_name } => f.write_str(&user_address(tenant, user_name)),
+            Address::Group { tenant, name } => f.write_str(&group_address(tenant, name)),
+            Address::Membership {
+                tenant,
+                group,
+                member,
+            } => f.write_str(&membership_address(tenant, group, member)),
+        }
+    }
+}
+
+impl std::str::FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Address, AddressError> {
+        Address::parse(s)
+    }
+}
+
+/// `["name"]rest` → (`name`, `rest`), undoing [`quote`]'s escapes.
+fn bracketed(s: &str) -> Result<(String, &str), String> {
+    let Some(s) = s.strip_prefix("[\"") else {
+        return Err(format!("expected `[\"` at `{s}`"));
+    };
+    let mut name = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, e @ ('"' | '\\'))) => name.push(e),
+                Some((_, e)) => {
+                    return Err(format!("unknown escape `\\{e}` (only `\\\"` and `\\\\`)"))
+                }
+                None => return Err("it ends inside a quoted name".to_owned()),
+            },
+            '"' => {
+                let after = &s[i + 1..];
+                let Some(after) = after.strip_prefix(']') else {
+                    return Err(format!("expected `]` after the quoted name `{name}`"));
+                };
+                if name.is_empty() {
+                    return Err("a quoted name is empty".to_owned());
+                }
+                return Ok((name, after));
+            }
+            c => name.push(c),
+        }
+    }
+    Err("it ends inside a quoted name".to_owned())
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_builders_write() {
+        for name in [
+            "jsmith@example.com",
+            "Finance \"Ops\"",
+            "back\\slash",
+            "a.b[c]",
+            "ü ñ",
+        ] {
+            for addr in [
+                Address::User {
+                    tenant: "zia-prod".into(),
+                    user_name: name.into(),
+                },
+                Address::Group {
+                    tenant: "t_1".into(),
+                    name: name.into(),
+                },
+                Address::Membership {
+                    tenant: "t".into(),
+                    group: name.into(),
+                    member: "x@example.com".into(),
+                },
+                Address::Tenant("zpa-prod".into()),
+            ] {
+                let text = addr.to_string();
+                assert_eq!(Address::parse(&text), Ok(addr), "{text}");
+            }
+        }
+        assert_eq!(
+            Address::parse(&user_address("t", "a\"b"))
+                .unwrap()
+                .to_string(),
+            r#"t.user["a\"b"]"#
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_say_what_is_wrong() {
+        for (input, problem) in [
+            ("", "it has no tenant name"),
+            (".user[\"a\"]", "it has no tenant name"),
+            ("Zia.user[\"a\"]", "not `Z`"),
+            ("t.usr[\"a\"]", "unknown object kind `usr`"),
+            ("t.user", "takes 1 quoted name, not 0"),
+            ("t.user[a]", "expected `[\"` at `[a]`"),
+            ("t.user[\"a\"", "expected `]` after the quoted name `a`"),
+            ("t.user[\"a", "it ends inside a quoted name"),
+            ("t.user[\"a\"][\"b\"]", "takes 1 quoted name, not 2"),
+            ("t.membership[\"g\"]", "takes 2 quoted names, not 1"),
+            ("t.user[\"\"]", "a quoted name is empty"),
+            ("t.user[\"a\\n\"]", "unknown escape `\\n`"),
+            ("t[\"a\"]", "must be followed by `.`"),
+        ] {
+            let err = Address::parse(input).expect_err(input);
+            let message = err.to_string();
+            assert!(message.contains(problem), "{input}: {message}");
+            assert!(
+                message.starts_with(&format!("invalid address `{input}`")),
+                "{message}"
+            );
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::dialect::Dialect;
 use crate::model::folded;
 
-pub use change::{Action, Change, ObjectKind, Values};
+pub use change::{Action, Address, AddressError, Change, ObjectKind, Values};
 pub use diff::{diff_tenant, TenantInput};
 pub use guard::{check_guards, warnings, GuardViolation, Limits};
 
@@ -163,10 +163,9 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// Keep only the changes named by `targets` (addresses, or an address prefix such as
-    /// `t.group["G"]` which also selects that group's memberships) and everything they depend
-    /// on, transitively.
-    pub fn retain_targets(&mut self, targets: &[String]) {
+    /// Keep only the changes `targets` select (see [`Address::selects`]: a tenant, a user or a
+    /// group with its memberships, a membership) and everything they depend on, transitively.
+    pub fn retain_targets(&mut self, targets: &[Address]) {
         if targets.is_empty() {
             return;
         }
@@ -181,7 +180,7 @@ impl Plan {
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| targets.iter().any(|t| target_selects(t, c)))
+            .filter(|(_, c)| targets.iter().any(|t| t.selects(c)))
             .map(|(i, _)| i)
             .collect();
         while let Some(i) = stack.pop() {
@@ -198,20 +197,6 @@ impl Plan {
         self.changes.retain(|_| keep.next().unwrap_or(false));
         self.summary = Summary::of(&self.changes);
     }
-}
-
-/// Whether a `--target` address selects a change: its own address, a tenant name (every change
-/// in it), or a group address (the group and its memberships).
-fn target_selects(target: &str, change: &Change) -> bool {
-    if change.address == target || change.tenant == target {
-        return true;
-    }
-    if change.object == ObjectKind::Membership {
-        let group = change::group_address(&change.tenant, &change.name);
-        let user = change::user_address(&change.tenant, change.member.as_deref().unwrap_or(""));
-        return group == target || user == target;
-    }
-    false
 }
 
 /// Users, then groups, then memberships; each by name, case-insensitively, then exactly.

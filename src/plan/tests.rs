@@ -364,7 +364,7 @@ fn targets_keep_what_they_depend_on() {
         groups: vec![group("G", &["a@x.com"])],
     };
     let mut plan = plan_simple(&desired, &TenantState::default(), &LiveTenant::default());
-    plan.retain_targets(&[r#"t.membership["G"]["a@x.com"]"#.to_owned()]);
+    plan.retain_targets(&[crate::plan::Address::parse(r#"t.membership["G"]["a@x.com"]"#).unwrap()]);
     assert_eq!(
         addresses(&plan),
         vec![
@@ -373,6 +373,27 @@ fn targets_keep_what_they_depend_on() {
             (r#"t.membership["G"]["a@x.com"]"#.into(), Action::Add),
         ]
     );
+}
+
+#[test]
+fn targets_match_names_case_insensitively_and_a_user_brings_its_memberships() {
+    let desired = DesiredTenant {
+        users: vec![user("a@x.com"), user("b@x.com")],
+        groups: vec![group("G", &["a@x.com", "b@x.com"])],
+    };
+    let mut plan = plan_simple(&desired, &TenantState::default(), &LiveTenant::default());
+    plan.retain_targets(&[crate::plan::Address::parse(r#"t.user["B@X.COM"]"#).unwrap()]);
+    assert_eq!(
+        addresses(&plan),
+        vec![
+            (r#"t.user["b@x.com"]"#.into(), Action::Create),
+            (r#"t.group["G"]"#.into(), Action::Create),
+            (r#"t.membership["G"]["b@x.com"]"#.into(), Action::Add),
+        ]
+    );
+    let mut plan = plan_simple(&desired, &TenantState::default(), &LiveTenant::default());
+    plan.retain_targets(&[crate::plan::Address::parse("other").unwrap()]);
+    assert!(plan.is_empty());
 }
 
 // ---- laws --------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 //! Renderers are pure functions into a `String`; the CLI decides where it goes. Colors come from
 //! one stylesheet, decided once per stream.
 
+pub mod markdown;
+pub mod state;
 pub mod text;
 
 use owo_colors::{OwoColorize, Style};

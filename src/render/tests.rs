@@ -8,7 +8,7 @@ use crate::model::{
 use crate::plan::{Plan, PlanMeta, TenantInput};
 use crate::state::{ManagedGroup, ManagedUser, TenantState};
 
-use super::{text, Styles};
+use super::{markdown, text, Styles};
 
 fn attrs(display: &str, dept: Option<&str>) -> UserAttrs {
     UserAttrs {
@@ -47,8 +47,8 @@ fn managed(u: &LiveUser) -> ManagedUser {
     }
 }
 
-/// A plan with every kind of change.
-pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
+/// Desired, managed and live data of one tenant whose plan has every kind of change.
+fn fixture() -> (DesiredTenant, TenantState, LiveTenant) {
     let jsmith = live("u1", "jsmith@example.com", "Janet Smith", Some("Finance"));
     let old = live("u2", "old@example.com", "Old Timer", None);
     let gone = live("u3", "gone@example.com", "Gone Away", None);
@@ -125,14 +125,24 @@ pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
             },
         ],
     };
+    (desired, state, live_tenant)
+}
+
+fn meta() -> PlanMeta {
+    PlanMeta {
+        lineage: "lineage".into(),
+        serial: 7,
+        config_fingerprint: "fingerprint".into(),
+        refreshed: true,
+    }
+}
+
+/// A plan with every kind of change.
+pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
+    let (desired, state, live_tenant) = fixture();
     // `old` is disabled, `gone` too: both left the configuration.
     Plan::build(
-        PlanMeta {
-            lineage: "lineage".into(),
-            serial: 7,
-            config_fingerprint: "fingerprint".into(),
-            refreshed: true,
-        },
+        meta(),
         &[TenantInput {
             name: "zia-prod",
             dialect,
@@ -141,6 +151,48 @@ pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
             live: &live_tenant,
             remove_user_action: RemoveUserAction::Disable,
         }],
+    )
+}
+
+/// Two tenants that between them have every action on every kind of object: the first as in
+/// [`every_kind_of_change`]; the second deletes removed users, adopts a live group and updates
+/// a group (it becomes protected).
+pub(crate) fn every_action_in_two_tenants() -> Plan {
+    let (desired, state, live) = fixture();
+    let (mut desired2, state2, mut live2) = fixture();
+    live2.groups.push(LiveGroup {
+        id: "g4".into(),
+        name: "Contractors".into(),
+        members: vec![],
+    });
+    desired2.groups.push(DesiredGroup {
+        name: "Contractors".into(),
+        renamed_from: None,
+        members: vec![],
+        protect: false,
+        origin: Origin::default(),
+    });
+    desired2.groups[0].protect = true;
+    Plan::build(
+        meta(),
+        &[
+            TenantInput {
+                name: "zia-prod",
+                dialect: Dialect::Zia,
+                desired: &desired,
+                managed: &state,
+                live: &live,
+                remove_user_action: RemoveUserAction::Disable,
+            },
+            TenantInput {
+                name: "zpa-prod",
+                dialect: Dialect::Zpa,
+                desired: &desired2,
+                managed: &state2,
+                live: &live2,
+                remove_user_action: RemoveUserAction::Delete,
+            },
+        ],
     )
 }
 
@@ -191,4 +243,196 @@ fn empty_plan_says_no_changes() {
 
     No changes. Live state matches the configuration.
     ");
+}
+
+#[test]
+fn fixture_has_every_action_on_every_kind_of_object() {
+    use crate::plan::{Action, ObjectKind};
+    let plan = every_action_in_two_tenants();
+    let s = &plan.summary;
+    for (what, n) in [
+        ("user create", s.users.create),
+        ("user adopt", s.users.adopt),
+        ("user update", s.users.update),
+        ("user disable", s.users.disable),
+        ("user delete", s.users.delete),
+        ("group create", s.groups.create),
+        ("group adopt", s.groups.adopt),
+        ("group update", s.groups.update),
+        ("group rename", s.groups.rename),
+        ("group delete", s.groups.delete),
+        ("membership add", s.memberships.add),
+        ("membership remove", s.memberships.remove),
+    ] {
+        assert!(n > 0, "no {what} in the fixture");
+    }
+    for (object, action) in [
+        (ObjectKind::User, Action::Delete),
+        (ObjectKind::Group, Action::Adopt),
+    ] {
+        assert!(plan
+            .changes
+            .iter()
+            .any(|c| c.object == object && c.action == action));
+    }
+}
+
+#[test]
+fn markdown_plan_with_every_kind_of_change() {
+    insta::assert_snapshot!(markdown::plan(&every_action_in_two_tenants()));
+}
+
+#[test]
+fn markdown_empty_plan_says_no_changes_first() {
+    let mut plan = every_kind_of_change(Dialect::Zia);
+    plan.changes.clear();
+    plan.summary = crate::plan::Summary::default();
+    let out = markdown::plan(&plan);
+    assert!(out.starts_with("**zsc plan: no changes.**"), "{out}");
+    assert!(!out.contains("[!WARNING]"), "{out}");
+}
+
+/// A plan of `users` user creates in one tenant.
+fn many_creates(users: usize) -> Plan {
+    let desired = DesiredTenant {
+        users: (0..users)
+            .map(|i| {
+                desired_user(
+                    &format!("user{i:05}@example.com"),
+                    &format!("User {i}"),
+                    Some("Engineering"),
+                )
+            })
+            .collect(),
+        groups: vec![],
+    };
+    Plan::build(
+        meta(),
+        &[TenantInput {
+            name: "big",
+            dialect: Dialect::Zia,
+            desired: &desired,
+            managed: &TenantState::default(),
+            live: &LiveTenant::default(),
+            remove_user_action: RemoveUserAction::Disable,
+        }],
+    )
+}
+
+#[test]
+fn markdown_folds_long_sections() {
+    let out = markdown::plan(&many_creates(10));
+    assert!(
+        out.contains("<details><summary>Users: 10 changes ("),
+        "{out}"
+    );
+    assert!(out.contains("</details>"), "{out}");
+    let short = markdown::plan(&many_creates(2));
+    assert!(!short.contains("<details>"), "{short}");
+    assert!(short.contains("**Users**"), "{short}");
+}
+
+#[test]
+fn markdown_stays_under_the_comment_limit_and_says_what_it_left_out() {
+    let plan = many_creates(5_000);
+    let out = markdown::plan(&plan);
+    assert!(out.len() < 65_536, "{} characters", out.len());
+    assert!(
+        out.len() > 55_000,
+        "{} characters: budget wasted",
+        out.len()
+    );
+    let shown = out.matches("will be created").count();
+    let notice = format!(
+        "**… {} more changes; full plan in the job log/artifact.**",
+        crate::render::thousands(5_000 - shown)
+    );
+    assert!(
+        out.contains(&notice),
+        "no {notice:?} in the tail:\n{}",
+        &out[out.len() - 500..]
+    );
+    // Still well-formed: the diff block and the details are closed.
+    assert_eq!(out.matches("```").count() % 2, 0);
+    assert_eq!(
+        out.matches("<details>").count(),
+        out.matches("</details>").count()
+    );
+    assert!(
+        out.starts_with("**zsc plan:** 5,000 users to create"),
+        "{}",
+        &out[..200]
+    );
+}
+
+#[test]
+fn markdown_within_a_tiny_budget_still_leads_with_the_summary_and_warning() {
+    let plan = every_action_in_two_tenants();
+    let out = markdown::plan_within(&plan, 400);
+    assert!(out.starts_with("**zsc plan:**"), "{out}");
+    assert!(out.contains("> [!WARNING]"), "{out}");
+    assert!(
+        out.contains(&format!("**… {} more changes;", plan.changes.len())),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_plan_with_every_kind_of_change() {
+    let plan = every_action_in_two_tenants();
+    let json = serde_json::to_string_pretty(&plan).unwrap();
+    insta::assert_snapshot!(json);
+    // The JSON view is the plan file: it reads back to the same plan.
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+}
+
+/// The documented schema of the JSON view and plan file.
+pub(crate) const PLAN_SCHEMA: &str = include_str!("../../docs/plan.schema.json");
+
+fn schema_errors(instance: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(PLAN_SCHEMA).expect("schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema is a valid JSON Schema");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn json_plan_matches_its_documented_schema() {
+    let plan = serde_json::to_value(every_action_in_two_tenants()).unwrap();
+    assert_eq!(schema_errors(&plan), Vec::<String>::new());
+    let empty = serde_json::to_value(every_kind_of_change(Dialect::Scim)).unwrap();
+    assert_eq!(schema_errors(&empty), Vec::<String>::new());
+}
+
+#[test]
+fn the_schema_is_strict_enough_to_catch_drift() {
+    let plan = serde_json::to_value(every_action_in_two_tenants()).unwrap();
+    let mut unknown_field = plan.clone();
+    unknown_field["changes"][0]["surprise"] = serde_json::json!(1);
+    let mut wrong_action = plan.clone();
+    wrong_action["changes"][0]["action"] = serde_json::json!("add");
+    let mut no_member = plan.clone();
+    let membership = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["object"] == "membership")
+        .unwrap();
+    no_member["changes"][membership]
+        .as_object_mut()
+        .unwrap()
+        .remove("member");
+    let mut newer = plan;
+    newer["format_version"] = serde_json::json!(2);
+    for (what, doc) in [
+        ("unknown field", unknown_field),
+        ("user with a membership action", wrong_action),
+        ("membership without member", no_member),
+        ("newer format", newer),
+    ] {
+        assert!(!schema_errors(&doc).is_empty(), "{what} passed the schema");
+    }
 }

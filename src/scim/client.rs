@@ -184,7 +184,7 @@ impl ScimClient {
             let elapsed = started.elapsed();
             let error = match result {
                 Ok(answer) => {
-                    tracing::debug!(
+                    tracing::info!(
                         method = %method, path, status = answer.status,
                         ms = elapsed.as_millis() as u64, "scim request"
                     );
@@ -192,7 +192,7 @@ impl ScimClient {
                 }
                 Err(e) => e,
             };
-            tracing::debug!(method = %method, path, error = %error, ms = elapsed.as_millis() as u64, attempt, "scim request failed");
+            tracing::info!(method = %method, path, error = %error, ms = elapsed.as_millis() as u64, attempt, "scim request failed");
             let retry_after = match &error {
                 ScimError::Status { retry_after, .. } => *retry_after,
                 _ => None,
