@@ -38,6 +38,21 @@ pub struct Faults {
     pub page_size_cap: Option<usize>,
     /// Seed of the dice, so a run with faults is reproducible.
     pub seed: u64,
+    /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
+    pub discovery: Discovery,
+}
+
+/// How the emulator answers `GET /ServiceProviderConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// What the emulator supports, with `filter.maxResults` the page cap in force.
+    #[default]
+    Standard,
+    /// 404, as a server without discovery answers.
+    Missing,
+    /// This document instead.
+    Custom(serde_json::Value),
 }
 
 /// The verdict for one request.
