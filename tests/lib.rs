@@ -5,4 +5,6 @@ mod harness;
 
 mod bad_input;
 mod core_loop;
+mod dialects;
 mod faults;
+mod import;

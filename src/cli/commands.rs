@@ -28,6 +28,7 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
         Command::Refresh(args) => refresh(cli, out, args).await,
         Command::Plan(args) => plan(cli, out, args).await,
         Command::Apply(args) => apply(cli, out, args).await,
+        Command::Import(args) => super::import::import(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -39,11 +40,16 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))
+pub(super) fn load_config(cli: &Cli) -> Result<Config, Failure> {
+    let config = config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))?;
+    let out = Output::new(&cli.global);
+    for warning in config::dialect_checks::warnings(&config) {
+        out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
+    }
+    Ok(config)
 }
 
-fn state_store(cli: &Cli, config: &Config) -> StateStore {
+pub(super) fn state_store(cli: &Cli, config: &Config) -> StateStore {
     let path = cli
         .global
         .state
