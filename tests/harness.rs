@@ -15,6 +15,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,
     pub emulator: Option<EmulatorHandle>,
+    pub dialect: Dialect,
 }
 
 /// What a run of the binary printed and how it ended.
@@ -91,6 +92,7 @@ impl Env {
             dir: tempfile::tempdir().expect("temp dir"),
             rt,
             emulator: None,
+            dialect: Dialect::Scim,
         }
     }
 
@@ -117,6 +119,7 @@ impl Env {
             emulator::serve(listener, options).await.expect("emulator")
         });
         self.emulator = Some(handle);
+        self.dialect = dialect;
     }
 
     pub fn emulator(&self) -> &EmulatorHandle {
@@ -140,11 +143,12 @@ impl Env {
         self
     }
 
-    /// Write `zsc.yaml` with a `scim` tenant named `t` pointing at the emulator, followed by
-    /// `body` (users, groups, defaults...).
+    /// Write `zsc.yaml` with a tenant named `t` of the emulator's dialect pointing at it,
+    /// followed by `body` (users, groups, defaults...).
     pub fn config(&self, body: &str) -> &Env {
         let yaml = format!(
-            "tenants:\n  t:\n    kind: scim\n    url: {}\n    token: {{ env: {TOKEN_ENV} }}\n{body}",
+            "tenants:\n  t:\n    kind: {}\n    url: {}\n    token: {{ env: {TOKEN_ENV} }}\n{body}",
+            self.dialect,
             self.base_url()
         );
         self.write("zsc.yaml", &yaml)

@@ -7,4 +7,5 @@ mod bad_input;
 mod core_loop;
 mod dialects;
 mod faults;
+mod guardrails;
 mod import;

@@ -14,6 +14,7 @@ use crate::model::LiveTenant;
 use crate::plan::refresh::{live_from_state, refresh_tenant};
 use crate::plan::{check_guards, Limits, Plan, PlanMeta, TenantInput};
 use crate::render::{self, Tone};
+use crate::scim::Expected;
 use crate::state::{Journal, State, StateOp, StateStore};
 
 use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, Format, PlanArgs, RefreshArgs};
@@ -75,15 +76,16 @@ fn validate(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
 /// Read every tenant concurrently.
 async fn read_all(
     config: &Config,
+    state: &State,
     tenants: &Tenants,
-    out: Output,
 ) -> Result<HashMap<String, LiveTenant>, Failure> {
     let mut reads = tokio::task::JoinSet::new();
     for name in config.tenants.keys() {
         let client = tenants.clients[name].clone();
+        let expected = expected_names(config, state, name);
         let name = name.clone();
         reads.spawn(async move {
-            let result = client.read_tenant().await;
+            let result = client.read_tenant(&expected).await;
             (name, result)
         });
     }
@@ -102,8 +104,34 @@ async fn read_all(
         errors.sort();
         return Err(Failure(errors.join("\nerror: ")));
     }
-    let _ = out;
     Ok(live)
+}
+
+/// What a refresh of `tenant` must account for even if a listing comes back short.
+fn expected_names(config: &Config, state: &State, tenant: &str) -> Expected {
+    let mut expected = Expected::default();
+    if let Some(desired) = config.desired.get(tenant) {
+        expected
+            .users
+            .extend(desired.users.iter().map(|u| u.user_name.clone()));
+        for g in &desired.groups {
+            expected.groups.push(g.name.clone());
+            expected.groups.extend(g.renamed_from.iter().cloned());
+        }
+    }
+    if let Some(managed) = state.tenants.get(tenant) {
+        expected
+            .users
+            .extend(managed.users.values().map(|u| u.user_name.clone()));
+        expected
+            .groups
+            .extend(managed.groups.values().map(|g| g.name.clone()));
+    }
+    for names in [&mut expected.users, &mut expected.groups] {
+        names.sort_by_cached_key(|n| crate::model::name_key(n));
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    }
+    expected
 }
 
 /// Replace each tenant's managed objects with what live holds now.
@@ -132,7 +160,7 @@ async fn refresh(cli: &Cli, out: Output, args: &RefreshArgs) -> Result<ExitStatu
     let loaded = store.load()?;
     let mut state = loaded.state;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let live = read_all(&config, &tenants, out).await;
+    let live = read_all(&config, &state, &tenants).await;
     tenants.shutdown().await?;
     let live = live?;
     let before = state.clone();
@@ -163,11 +191,10 @@ async fn compute_plan(
     tenants: &Tenants,
     refresh: bool,
     targets: &[String],
-    out: Output,
 ) -> Result<(Plan, State), Failure> {
     let mut refreshed = state.clone();
     let live: HashMap<String, LiveTenant> = if refresh {
-        let live = read_all(config, tenants, out).await?;
+        let live = read_all(config, state, tenants).await?;
         fold_refresh(&mut refreshed, config, &live);
         live
     } else {
@@ -205,7 +232,16 @@ async fn compute_plan(
     );
     drop(inputs);
     plan.retain_targets(targets);
+    plan.warnings = crate::plan::warnings(&plan, limits(config, None, None));
     Ok((plan, refreshed))
+}
+
+/// The destroy limits from the configuration, as raised for this run.
+fn limits(config: &Config, max_destroy: Option<usize>, max_destroy_percent: Option<f64>) -> Limits {
+    Limits {
+        max_destroy: max_destroy.unwrap_or(config.defaults.max_destroy),
+        max_destroy_percent: max_destroy_percent.unwrap_or(config.defaults.max_destroy_percent),
+    }
 }
 
 fn guard(
@@ -214,11 +250,7 @@ fn guard(
     max_destroy: Option<usize>,
     max_destroy_percent: Option<f64>,
 ) -> Result<(), Failure> {
-    let limits = Limits {
-        max_destroy: max_destroy.unwrap_or(config.defaults.max_destroy),
-        max_destroy_percent: max_destroy_percent.unwrap_or(config.defaults.max_destroy_percent),
-    };
-    let violations = check_guards(plan, limits);
+    let violations = check_guards(plan, limits(config, max_destroy, max_destroy_percent));
     if violations.is_empty() {
         return Ok(());
     }
@@ -234,7 +266,7 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Fai
     let store = state_store(cli, &config);
     let state = store.load()?.state;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let result = compute_plan(&config, &state, &tenants, args.refresh, &args.targets, out).await;
+    let result = compute_plan(&config, &state, &tenants, args.refresh, &args.targets).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;
 
@@ -373,7 +405,7 @@ async fn apply_with(
         }
         None => {
             let (plan, refreshed) =
-                compute_plan(config, state, tenants, true, &args.targets, out).await?;
+                compute_plan(config, state, tenants, true, &args.targets).await?;
             // Keep what the refresh learned, even if nothing else happens.
             if refreshed.tenants != state.tenants {
                 *state = refreshed;

@@ -14,6 +14,7 @@ use crate::config::{self, Config};
 use crate::model::{name_key, LiveTenant};
 use crate::plan::import::{import as merge, Declared, ImportInput, ImportTenant, Imported};
 use crate::render;
+use crate::scim::Expected;
 
 use super::args::{Cli, ImportArgs};
 use super::commands::{load_config, state_store};
@@ -125,7 +126,7 @@ async fn read_selected(
     for name in selected {
         let client = tenants.clients[name].clone();
         let name = name.clone();
-        reads.spawn(async move { (name, client.read_tenant().await) });
+        reads.spawn(async move { (name, client.read_tenant(&Expected::default()).await) });
     }
     let mut live = HashMap::new();
     let mut errors = Vec::new();

@@ -38,6 +38,15 @@ pub struct Faults {
     pub page_size_cap: Option<usize>,
     /// Seed of the dice, so a run with faults is reproducible.
     pub seed: u64,
+    /// Every Nth object (by creation order) is silently left out of unfiltered listings while
+    /// `totalResults` still counts it: the pagination bug that makes sync tools create
+    /// existing users again.
+    pub omit_from_lists: Option<u64>,
+    /// Filtered listings find nothing and GET by id answers 404: lookups that cannot help.
+    pub failing_lookups: bool,
+    /// Accept a second user with a userName that already exists (a sloppy server that does not
+    /// enforce uniqueness, so only the client can prevent duplicates).
+    pub duplicate_user_names: bool,
     /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
     pub discovery: Discovery,
 }

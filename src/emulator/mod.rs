@@ -214,6 +214,8 @@ pub async fn serve(
         },
         None => Store::new(rules, seed),
     };
+    let mut store = store;
+    store.rules_mut().allow_duplicate_user_names = options.faults.duplicate_user_names;
     let persister = options
         .data_file
         .clone()
@@ -306,6 +308,7 @@ impl EmulatorHandle {
 
     /// Change the faults from now on (the dice are reseeded from `faults.seed`).
     pub fn set_faults(&self, faults: Faults) {
+        self.shared.store().rules_mut().allow_duplicate_user_names = faults.duplicate_user_names;
         self.shared.faults().set(faults);
     }
 

@@ -40,6 +40,7 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
         tenant: input.name,
         changes: Vec::new(),
         user_changes: HashMap::new(),
+        member_losses: Vec::new(),
     };
     let desired_user_keys: HashSet<String> = input
         .desired
@@ -91,6 +92,7 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
         managed_groups: input.managed.groups.len(),
         unmanaged_users,
         unmanaged_groups,
+        member_losses: out.member_losses,
     };
     (out.changes, summary)
 }
@@ -135,6 +137,7 @@ struct TenantDiff<'t> {
     changes: Vec<Change>,
     /// For each user (by name key) that a change creates or removes: the change's index.
     user_changes: HashMap<String, usize>,
+    member_losses: Vec<super::MemberLoss>,
 }
 
 impl TenantDiff<'_> {
@@ -443,10 +446,12 @@ impl TenantDiff<'_> {
                 }
             }
         }
+        let mut removed = 0;
         for id in &live.members {
             if keep.contains(id.as_str()) {
                 continue;
             }
+            removed += 1;
             let name = ix
                 .users_by_id
                 .get(id.as_str())
@@ -459,6 +464,13 @@ impl TenantDiff<'_> {
                 Some(id.clone()),
                 Action::Remove,
             ));
+        }
+        if removed > 0 {
+            self.member_losses.push(super::MemberLoss {
+                group: group.to_owned(),
+                removed,
+                had: live.members.len(),
+            });
         }
     }
 

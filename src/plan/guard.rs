@@ -113,3 +113,22 @@ pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
     }
     out
 }
+
+/// Warnings for the top of a plan: each managed group losing more than `max_destroy_percent`
+/// of its members (a slip in review that empties a group locks people out as surely as
+/// deleting them).
+pub fn warnings(plan: &Plan, limits: Limits) -> Vec<String> {
+    let mut out = Vec::new();
+    for tenant in &plan.tenants {
+        for loss in &tenant.member_losses {
+            let share = loss.removed as f64 * 100.0 / loss.had.max(1) as f64;
+            if loss.removed > 1 && share > limits.max_destroy_percent {
+                out.push(format!(
+                    "group `{}` in `{}` loses {} of its {} members ({share:.0}%)",
+                    loss.group, tenant.name, loss.removed, loss.had
+                ));
+            }
+        }
+    }
+    out
+}

@@ -17,7 +17,7 @@ use crate::model::folded;
 
 pub use change::{Action, Change, ObjectKind, Values};
 pub use diff::{diff_tenant, TenantInput};
-pub use guard::{check_guards, GuardViolation, Limits};
+pub use guard::{check_guards, warnings, GuardViolation, Limits};
 
 /// The plan file and JSON view format this build writes and reads.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -37,6 +37,9 @@ pub struct Plan {
     pub tenants: Vec<TenantSummary>,
     pub changes: Vec<Change>,
     pub summary: Summary,
+    /// Things a reviewer must not miss (e.g. a group losing most of its members), shown first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Per-tenant facts a reviewer wants beside the changes.
@@ -51,6 +54,17 @@ pub struct TenantSummary {
     /// Live objects zsc neither manages nor is asked to: left alone.
     pub unmanaged_users: usize,
     pub unmanaged_groups: usize,
+    /// Managed groups that lose members in this plan: how many, of how many they had.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_losses: Vec<MemberLoss>,
+}
+
+/// A group losing members.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLoss {
+    pub group: String,
+    pub removed: usize,
+    pub had: usize,
 }
 
 /// Counts of changes by object and action.
@@ -142,6 +156,7 @@ impl Plan {
             tenants: summaries,
             summary: Summary::of(&changes),
             changes,
+            warnings: Vec::new(),
         }
     }
 

@@ -14,6 +14,13 @@ pub fn plan(plan: &Plan, styles: Styles) -> String {
     for tenant in &plan.tenants {
         tenant_header(&mut out, tenant, plan.refreshed, styles);
     }
+    for warning in &plan.warnings {
+        let _ = writeln!(
+            out,
+            "\n{} {warning}",
+            styles.paint(Tone::Warning, "Warning:")
+        );
+    }
     if plan.is_empty() {
         let _ = writeln!(
             out,

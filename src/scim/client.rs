@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::dialect::{Dialect, DialectSpec};
-use crate::model::{folded, LiveGroup, LiveTenant, LiveUser, UserAttrs};
+use crate::model::{folded, name_key, LiveGroup, LiveTenant, LiveUser, UserAttrs};
 use crate::secret::Secret;
 
 use super::error::ScimError;
@@ -297,49 +297,148 @@ impl ScimClient {
 
     // ---- reading -------------------------------------------------------------------------
 
-    /// Read every user and group of the tenant, with group members. The first read of a run
-    /// asks the server what it supports first (one request, see `discovery.rs`).
-    pub async fn read_tenant(&self) -> Result<LiveTenant, ScimError> {
+    /// Read every user and group of the tenant, with group members, and make sure the picture
+    /// is complete for what matters: see [`Expected`]. The first read of a run asks the server
+    /// what it supports first (one request, see `discovery.rs`).
+    pub async fn read_tenant(&self, expected: &Expected) -> Result<LiveTenant, ScimError> {
         self.discover().await;
-        let (users, groups) = tokio::try_join!(self.list_users(), self.list_groups())?;
+        let (users, groups) = tokio::try_join!(
+            self.read_users(&expected.users),
+            self.read_groups(&expected.groups)
+        )?;
         Ok(LiveTenant { users, groups })
     }
 
-    pub async fn list_users(&self) -> Result<Vec<LiveUser>, ScimError> {
-        let wire: Vec<WireUser> = self.list_all("Users", "").await?;
-        wire.into_iter()
+    async fn read_users(&self, expected: &[String]) -> Result<Vec<LiveUser>, ScimError> {
+        let listing: Listing<WireUser> = self.list_complete("Users").await?;
+        let mut users: Vec<LiveUser> = listing
+            .items
+            .into_iter()
             .map(|u| u.into_live().map_err(|m| protocol("GET", "/Users", m)))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        if listing.shortfall > 0 {
+            let seen: HashSet<String> = users.iter().map(|u| name_key(&u.user_name)).collect();
+            let probe = users.first().map(|u| u.user_name.clone());
+            let found = self
+                .account_for(
+                    "Users",
+                    listing.total,
+                    users.len(),
+                    expected,
+                    &seen,
+                    probe,
+                    |c, n| async move { c.find_user(&n).await },
+                )
+                .await?;
+            users.extend(found);
+        }
+        Ok(users)
     }
 
     /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
     /// request per group.
-    pub async fn list_groups(&self) -> Result<Vec<LiveGroup>, ScimError> {
-        let wire: Vec<WireGroup> = self.list_all("Groups", "").await?;
-        let mut groups: Vec<LiveGroup> = Vec::with_capacity(wire.len());
+    async fn read_groups(&self, expected: &[String]) -> Result<Vec<LiveGroup>, ScimError> {
+        let listing: Listing<WireGroup> = self.list_complete("Groups").await?;
+        let mut groups: Vec<LiveGroup> = Vec::with_capacity(listing.items.len());
         let mut need_members = Vec::new();
-        for (i, g) in wire.into_iter().enumerate() {
+        for (i, g) in listing.items.into_iter().enumerate() {
             if g.members.is_none() && !self.inner.spec.group_list_has_members {
                 need_members.push(i);
             }
             groups.push(g.into_live().map_err(|m| protocol("GET", "/Groups", m))?);
         }
-        if need_members.is_empty() {
-            return Ok(groups);
+        if !need_members.is_empty() {
+            let ids: Vec<(usize, String)> = need_members
+                .into_iter()
+                .map(|i| (i, groups[i].id.clone()))
+                .collect();
+            let fetched = self
+                .concurrently(ids, |client, (i, id)| async move {
+                    client.get_group(&id).await.map(|g| (i, g))
+                })
+                .await?;
+            for (i, g) in fetched {
+                groups[i].members = g.members;
+            }
         }
-        let ids: Vec<(usize, String)> = need_members
-            .into_iter()
-            .map(|i| (i, groups[i].id.clone()))
-            .collect();
-        let fetched = self
-            .concurrently(ids, |client, (i, id)| async move {
-                client.get_group(&id).await.map(|g| (i, g))
-            })
-            .await?;
-        for (i, g) in fetched {
-            groups[i].members = g.members;
+        if listing.shortfall > 0 {
+            let seen: HashSet<String> = groups.iter().map(|g| name_key(&g.name)).collect();
+            let probe = groups.first().map(|g| g.name.clone());
+            let found = self
+                .account_for(
+                    "Groups",
+                    listing.total,
+                    groups.len(),
+                    expected,
+                    &seen,
+                    probe,
+                    |c, n| async move { c.find_group(&n).await },
+                )
+                .await?;
+            groups.extend(found);
         }
         Ok(groups)
+    }
+
+    /// A listing came back short of its totalResults even after a second read. Look up each
+    /// expected name it did not contain. Lookups are trusted only if they find `probe`, an
+    /// object the listing did return; a name that neither the listing nor a trusted lookup
+    /// accounts for fails the read, naming it, rather than letting a plan create it twice.
+    #[allow(clippy::too_many_arguments)]
+    async fn account_for<T, F, Fut>(
+        &self,
+        resource: &str,
+        total: u64,
+        listed: usize,
+        expected: &[String],
+        seen: &HashSet<String>,
+        probe: Option<String>,
+        look_up: F,
+    ) -> Result<Vec<T>, ScimError>
+    where
+        F: Fn(ScimClient, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, ScimError>>,
+    {
+        let trusted = match probe {
+            Some(name) => look_up(self.clone(), name).await?.is_some(),
+            None => false,
+        };
+        let mut found = Vec::new();
+        let mut unaccounted = Vec::new();
+        for name in expected.iter().filter(|n| !seen.contains(&name_key(n))) {
+            match look_up(self.clone(), name.clone()).await? {
+                Some(object) => found.push(object),
+                None if trusted => {}
+                None => unaccounted.push(name.as_str()),
+            }
+        }
+        if !unaccounted.is_empty() {
+            const SHOWN: usize = 10;
+            let mut names: Vec<String> = unaccounted
+                .iter()
+                .take(SHOWN)
+                .map(|n| format!("`{n}`"))
+                .collect();
+            if unaccounted.len() > SHOWN {
+                names.push(format!("and {} more", unaccounted.len() - SHOWN));
+            }
+            return Err(ScimError::Incomplete {
+                resource: resource.to_owned(),
+                expected: total,
+                got: listed,
+                hint: format!(
+                    ", and lookups by name cannot tell whether these exist: {}; refusing to plan \
+                     from a partial read (they could be created twice)",
+                    names.join(", ")
+                ),
+            });
+        }
+        tracing::warn!(
+            "{resource}: the server reported {total} but listed {listed}; every one zsc manages \
+             or the configuration declares was found by lookup ({} found, the rest do not exist)",
+            found.len()
+        );
+        Ok(found)
     }
 
     pub async fn get_group(&self, id: &str) -> Result<LiveGroup, ScimError> {
@@ -353,7 +452,7 @@ impl ScimClient {
     pub async fn find_user(&self, user_name: &str) -> Result<Option<LiveUser>, ScimError> {
         if !self.can_filter() {
             let key = folded(user_name);
-            let users = self.list_users().await?;
+            let users = Box::pin(self.read_users(&[])).await?;
             return Ok(users.into_iter().find(|u| folded(&u.user_name) == key));
         }
         let path = format!(
@@ -377,7 +476,7 @@ impl ScimClient {
     pub async fn find_group(&self, name: &str) -> Result<Option<LiveGroup>, ScimError> {
         if !self.can_filter() {
             let key = folded(name);
-            let groups = self.list_groups().await?;
+            let groups = Box::pin(self.read_groups(&[])).await?;
             return Ok(groups.into_iter().find(|g| folded(&g.name) == key));
         }
         let path = format!(
@@ -402,10 +501,31 @@ impl ScimClient {
         }
     }
 
+    /// Page through a resource, reading it twice if the first pass comes back short of the
+    /// server's totalResults (a page shifted under a concurrent change, or a server that skips
+    /// objects); the result holds each id once and says how many are still unaccounted for.
+    async fn list_complete<T>(&self, resource: &str) -> Result<Listing<T>, ScimError>
+    where
+        T: DeserializeOwned + HasId + Send + 'static,
+    {
+        let first = self.list_all::<T>(resource, "").await?;
+        if first.shortfall == 0 {
+            return Ok(first);
+        }
+        tracing::info!(
+            "{resource}: read {} of the {} the server reported; reading again",
+            first.items.len(),
+            first.total
+        );
+        let second = self.list_all::<T>(resource, "").await?;
+        let total = first.total.max(second.total);
+        let items = dedup_by_id(first.items.into_iter().chain(second.items).collect());
+        Ok(Listing::new(items, total))
+    }
+
     /// Page through a resource: the first page tells the total, the rest are fetched
-    /// concurrently. The result holds each id once, and holds as many objects as the server
-    /// said it has, or the read fails.
-    async fn list_all<T>(&self, resource: &str, extra: &str) -> Result<Vec<T>, ScimError>
+    /// concurrently. Each id appears once in the result.
+    async fn list_all<T>(&self, resource: &str, extra: &str) -> Result<Listing<T>, ScimError>
     where
         T: DeserializeOwned + HasId + Send + 'static,
     {
@@ -414,18 +534,12 @@ impl ScimClient {
         let returned = first.resources.len();
         let mut items = first.resources;
         let Some(total) = first.total_results else {
-            return self.list_sequential(resource, extra, items).await;
+            let items = self.list_sequential(resource, extra, items).await?;
+            let total = items.len() as u64;
+            return Ok(Listing::new(items, total));
         };
         let total_usize = usize::try_from(total).unwrap_or(usize::MAX);
-        if returned < total_usize {
-            if returned == 0 {
-                return Err(ScimError::Incomplete {
-                    resource: resource.to_owned(),
-                    expected: total,
-                    got: 0,
-                    hint: " (its first page was empty)".to_owned(),
-                });
-            }
+        if returned < total_usize && returned > 0 {
             // The server may cap pages below what we asked: step by what it returns.
             let step = returned.min(page);
             let starts: Vec<usize> = (returned + 1..=total_usize).step_by(step).collect();
@@ -441,18 +555,7 @@ impl ScimClient {
                 items.extend(p.resources);
             }
         }
-        let items = dedup_by_id(items);
-        if items.len() < total_usize {
-            return Err(ScimError::Incomplete {
-                resource: resource.to_owned(),
-                expected: total,
-                got: items.len(),
-                hint: "; refusing to plan from a partial read (a missing object would be created \
-                       twice or its removal missed)"
-                    .to_owned(),
-            });
-        }
-        Ok(items)
+        Ok(Listing::new(dedup_by_id(items), total))
     }
 
     /// Paging for servers that report no totalResults: until an empty or short page, bounded,
@@ -808,6 +911,34 @@ pub struct MembersPatched {
     pub removed: usize,
     pub requests: usize,
     pub error: Option<ScimError>,
+}
+
+/// The names a refresh must account for in a tenant: the users and groups that state manages
+/// or the configuration declares. If a listing comes back short, each of these that it did not
+/// return is looked up by name, so that no plan creates an object the listing skipped.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// A listing's distinct objects, the total the server reported, and how many of those are
+/// missing from `items`.
+struct Listing<T> {
+    items: Vec<T>,
+    total: u64,
+    shortfall: u64,
+}
+
+impl<T> Listing<T> {
+    fn new(items: Vec<T>, total: u64) -> Self {
+        let shortfall = total.saturating_sub(items.len() as u64);
+        Listing {
+            items,
+            total,
+            shortfall,
+        }
+    }
 }
 
 /// A SCIM resource with an id, for de-duplicating listings.

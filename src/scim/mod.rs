@@ -8,6 +8,6 @@ pub mod error;
 pub mod pacing;
 pub mod wire;
 
-pub use client::{ClientOptions, Created, Gone, MemberRef, MembersPatched, ScimClient};
+pub use client::{ClientOptions, Created, Expected, Gone, MemberRef, MembersPatched, ScimClient};
 pub use discovery::Capabilities;
 pub use error::ScimError;

@@ -23,10 +23,20 @@ pub(super) async fn list_groups(
     let params = Params::from(query)?;
     let page = page_request(&app, &params)?;
     let with_members = app.dialect.spec().group_list_has_members;
+    let (omit, lookups_fail) = {
+        let faults = app.faults();
+        let f = faults.faults();
+        (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
+    };
     let body = {
         let mut store = app.store();
-        let (total, keys) =
+        let (total, mut keys) =
             store.page_groups(page.filter.as_ref(), page.start_index - 1, page.count)?;
+        match (&page.filter, omit) {
+            (Some(_), _) if lookups_fail => keys.clear(),
+            (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
+            _ => {}
+        }
         let view = view(&app, params.projection());
         let resources = keys
             .iter()

@@ -37,6 +37,8 @@ pub(crate) struct Rules {
     pub domains: Vec<String>,
     /// `name_key`s of userNames linked to admin accounts (ZIA): DELETE answers 409.
     pub admin_users: HashSet<String>,
+    /// Fault injection: accept duplicate userNames (see `Faults::duplicate_user_names`).
+    pub allow_duplicate_user_names: bool,
 }
 
 impl Rules {
@@ -49,6 +51,7 @@ impl Rules {
                 .map(|d| d.trim_start_matches('@').to_lowercase())
                 .collect(),
             admin_users: admin_users.iter().map(|u| name_key(u)).collect(),
+            allow_duplicate_user_names: false,
         }
     }
 }
@@ -274,6 +277,10 @@ impl Store {
 
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    pub fn rules_mut(&mut self) -> &mut Rules {
+        &mut self.rules
     }
 
     pub fn user(&self, key: Key) -> Option<&UserRec> {

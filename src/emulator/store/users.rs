@@ -125,7 +125,7 @@ impl Store {
             }
         }
         if let Some(other) = self.user_by_name.get(&name_key(&user.user_name)) {
-            if Some(*other) != this {
+            if Some(*other) != this && !self.rules.allow_duplicate_user_names {
                 return Err(ApiError::uniqueness(format!(
                     "a user with userName `{}` already exists",
                     user.user_name
