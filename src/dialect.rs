@@ -10,6 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod url;
+
+pub use url::{check_base_url_shape, UrlRule, UrlVerdict};
+
 /// A SCIM service flavour.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,7 +60,54 @@ pub struct DialectSpec {
     /// Whether `active` is sent as the strings "true"/"false" by the server (ZPA). The client
     /// accepts both forms for every dialect.
     pub active_as_string: bool,
+    /// What a base URL must look like (hosts and path), checked by `zsc validate`.
+    pub url_rule: UrlRule,
+    /// The filters the service documents on `/Users`. zsc sends only `userName eq`.
+    pub user_filters: &'static [&'static str],
+    /// The filters the service documents on `/Groups`. zsc sends only `displayName eq`.
+    pub group_filters: &'static [&'static str],
+    /// The PATCH operations zsc sends to change a group's members.
+    pub member_patch: MemberPatchForms,
+    /// The user attributes (YAML names, from [`crate::model::USER_FIELDS`]) the service keeps.
+    /// Validation refuses a user declaring an attribute that none of its tenants keeps, and the
+    /// desired state of a tenant leaves out what its dialect does not keep (so that it is never
+    /// a perpetual diff). userName and `active` are always kept.
+    pub user_attributes: &'static [&'static str],
+    /// The spelling of the "leave these attributes out" list parameter the service documents
+    /// (RFC 7644: `excludedAttributes`). zsc does not send it: ZPA lists omit members anyway,
+    /// and a list that does include them saves the per-group reads. The emulator accepts both.
+    pub exclude_param: &'static str,
+    /// Longest userName or group name the service takes.
+    pub max_name_chars: usize,
+    /// Ids as the service issues them. The client treats every id as an opaque string whatever
+    /// this says (and accepts JSON numbers); the emulator issues ids in this style.
+    pub id_form: &'static str,
 }
+
+/// The member PATCH operations, as JSON templates (`{id}` and `{userName}` are filled in). The
+/// client builds exactly these (see `scim::wire::PatchRequest`; a unit test holds them equal).
+#[derive(Debug)]
+pub struct MemberPatchForms {
+    pub add: &'static str,
+    pub remove: &'static str,
+}
+
+/// The forms of the seed connector guide, for both ZIA and ZPA; RFC 7644 §3.5.2 allows them for
+/// any SCIM server.
+pub const SEED_MEMBER_PATCH: MemberPatchForms = MemberPatchForms {
+    add: r#"{"op":"add","value":{"members":[{"display":"{userName}","value":"{id}"}]}}"#,
+    remove: r#"{"op":"remove","path":"members[value eq \"{id}\"]"}"#,
+};
+
+/// Every attribute zsc manages.
+const ALL_USER_ATTRIBUTES: &[&str] = &[
+    "display_name",
+    "given_name",
+    "family_name",
+    "email",
+    "department",
+    "external_id",
+];
 
 pub const SCIM: DialectSpec = DialectSpec {
     dialect: Dialect::Scim,
@@ -73,6 +124,14 @@ pub const SCIM: DialectSpec = DialectSpec {
     group_patch_status: 204,
     url_shape: "https://<host>/<path>/scim/v2",
     active_as_string: false,
+    url_rule: UrlRule::Any,
+    user_filters: &["userName eq"],
+    group_filters: &["displayName eq"],
+    member_patch: SEED_MEMBER_PATCH,
+    user_attributes: ALL_USER_ATTRIBUTES,
+    exclude_param: "excludedAttributes",
+    max_name_chars: 128,
+    id_form: "opaque strings (UUIDs in the emulator)",
 };
 
 pub const ZIA: DialectSpec = DialectSpec {
@@ -95,6 +154,38 @@ pub const ZIA: DialectSpec = DialectSpec {
     group_patch_status: 204,
     url_shape: "https://scim.<cloud>.net/<orgId>/<idpId>/scim",
     active_as_string: false,
+    // Seed connector guide (scim.zscaler.net); the other clouds are inference from Zscaler's
+    // cloud names: any other `scim.<name>` host is accepted with a warning.
+    url_rule: UrlRule::Zia {
+        known_hosts: &[
+            "scim.zscaler.net",
+            "scim.zscalerone.net",
+            "scim.zscalertwo.net",
+            "scim.zscalerthree.net",
+            "scim.zscloud.net",
+            "scim.zscalerbeta.net",
+            "scim.zscalergov.net",
+        ],
+    },
+    // zia/understanding-scim: no other operators.
+    user_filters: &[
+        "userName eq",
+        "externalId eq",
+        "id eq",
+        "meta.lastModified gt",
+    ],
+    group_filters: &["displayName eq", "members.value eq"],
+    member_patch: SEED_MEMBER_PATCH,
+    // Inference: a ZIA user has a name (displayName), an email that is its userName, and a
+    // department (top-level and in the enterprise extension, zia/scim-api-examples); Entra's
+    // Zscaler connector maps externalId. No source shows ZIA keeping name.givenName,
+    // name.familyName or a separate email.
+    user_attributes: &["display_name", "department", "external_id"],
+    exclude_param: "excludedAttributes",
+    // unified/ranges-limitations: userName and group names at most 128 characters.
+    max_name_chars: 128,
+    // The seed examples show numbers in strings ("290277").
+    id_form: "numeric strings",
 };
 
 pub const ZPA: DialectSpec = DialectSpec {
@@ -117,6 +208,31 @@ pub const ZPA: DialectSpec = DialectSpec {
     group_patch_status: 204,
     url_shape: "https://scim1.private.zscaler.com/scim/<userdb>/<idpId>/v2",
     active_as_string: true,
+    // Seed connector guide and unified/scim-api-examples-0 (private.zscaler.com); the other
+    // clouds from zscaler/zscaler-sdk-go zpa/config_scim.go.
+    url_rule: UrlRule::Zpa {
+        known_domains: &[
+            "private.zscaler.com",
+            "zpatwo.net",
+            "zpabeta.net",
+            "zpagov.net",
+            "zpagov.us",
+            "zpapreview.net",
+        ],
+    },
+    // Not documented for ZPA; these are the ones every provisioning connector relies on
+    // (inference).
+    user_filters: &["userName eq"],
+    group_filters: &["displayName eq"],
+    member_patch: SEED_MEMBER_PATCH,
+    // unified/scim-api-examples-0 shows name, emails, displayName and the enterprise extension.
+    user_attributes: ALL_USER_ATTRIBUTES,
+    // zpa/about-scim-apis spells it this way.
+    exclude_param: "excludeAttributes",
+    max_name_chars: 128,
+    // unified/scim-api-examples-0: UUIDs now, numeric strings for older objects, mixed in one
+    // list.
+    id_form: "UUIDs and numeric strings, mixed",
 };
 
 impl Dialect {
@@ -130,6 +246,13 @@ impl Dialect {
 
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+}
+
+impl DialectSpec {
+    /// Whether the dialect keeps the user attribute with this YAML name.
+    pub fn stores_attribute(&self, name: &str) -> bool {
+        self.user_attributes.contains(&name)
     }
 }
 

@@ -395,3 +395,50 @@ pub fn finish(child: std::process::Child) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+impl Env {
+    /// Start another emulator on 127.0.0.1 with these options (for multi-tenant tests); the
+    /// caller keeps the handle.
+    pub fn spawn_emulator(&self, options: EmulatorOptions) -> EmulatorHandle {
+        self.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            emulator::serve(listener, options).await.expect("emulator")
+        })
+    }
+
+    /// [`Env::scim`] against any emulator's base URL, with the test token.
+    pub fn scim_at(
+        &self,
+        base_url: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{base_url}{path}");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        self.rt.block_on(async {
+            let client = reqwest::Client::new();
+            let mut req = client
+                .request(method.parse().expect("method"), url)
+                .bearer_auth(TOKEN);
+            if let Some(body) = body {
+                req = req
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string());
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        })
+    }
+}
+
+/// Options for an emulator that accepts the test token.
+pub fn emulator_options(dialect: Dialect) -> EmulatorOptions {
+    let mut options = EmulatorOptions::new(dialect, TOKEN);
+    options.faults = Faults::default();
+    options
+}

@@ -6,6 +6,8 @@ mod harness;
 mod bad_input;
 mod bench_smoke;
 mod core_loop;
+mod dialects;
 mod faults;
 mod gitops;
 mod guardrails;
+mod import;

@@ -70,6 +70,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the changes: plan and apply, or apply a saved plan file.
     Apply(ApplyArgs),
+    /// Write YAML declaring what a tenant holds live, and record it in state as managed.
+    Import(ImportArgs),
     /// Serve the built-in emulated SCIM tenant over HTTP.
     Emulator(EmulatorArgs),
     /// Show a plan saved by `zsc plan -o FILE`, as text, markdown or JSON.
@@ -141,6 +143,22 @@ pub struct ApplyArgs {
     /// run (overrides `max_destroy_percent`).
     #[arg(long, value_name = "PERCENT")]
     pub max_destroy_percent: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Import only this tenant [default: every tenant, merged into one file].
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Write here [default: imported/<tenant>.yaml beside the configuration].
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Concurrent requests per tenant [default: per tenant kind].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -29,6 +29,7 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
         Command::Refresh(args) => refresh(cli, out, args).await,
         Command::Plan(args) => plan(cli, out, args).await,
         Command::Apply(args) => apply(cli, out, args).await,
+        Command::Import(args) => super::import::import(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
         Command::Show(args) => super::show::show(out, args),
         Command::State(args) => super::state_commands::dispatch(cli, out, args),
@@ -43,7 +44,12 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
 }
 
 pub(super) fn load_config(cli: &Cli) -> Result<Config, Failure> {
-    config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))
+    let config = config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))?;
+    let out = Output::new(&cli.global);
+    for warning in config::dialect_checks::warnings(&config) {
+        out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
+    }
+    Ok(config)
 }
 
 pub(super) fn state_store(cli: &Cli, config: &Config) -> StateStore {

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod commands;
+mod import;
 mod output;
 mod progress;
 mod show;

@@ -16,10 +16,12 @@
 
 mod check;
 mod diagnostic;
+pub mod dialect_checks;
 mod fingerprint;
 mod load;
 mod raw;
 mod validate;
+pub mod write;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +35,7 @@ use crate::model::{DesiredTenant, Origin, RemoveUserAction};
 use crate::secret::Secret;
 
 pub use diagnostic::{ConfigError, Diagnostic};
+pub use dialect_checks::Warning;
 
 /// Largest file [`load`] reads (main or included). A 100,000-user file is about 15 MB.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;

@@ -365,7 +365,13 @@ impl Validator {
                 Some((_, node)) => cx
                     .string("url", node)
                     .and_then(|u| match check_url(&u.value) {
-                        Ok(()) => Some(u.value),
+                        Ok(()) => match super::dialect_checks::url_shape_error(kind, &u.value) {
+                            Some(message) => {
+                                cx.error(u.at, message);
+                                None
+                            }
+                            None => Some(u.value),
+                        },
                         Err(message) if message.contains("credentials") => {
                             cx.secret_error(u.at, message);
                             None
@@ -939,10 +945,6 @@ impl Validator {
             }
         }
 
-        if !sink.problems.is_empty() || self.broken {
-            return None;
-        }
-
         // Deduplicate members, keeping the first mention.
         let mut mark = vec![usize::MAX; self.users.len()];
         for (gi, list) in members.iter_mut().enumerate() {
@@ -953,6 +955,39 @@ impl Validator {
             });
         }
 
+        // What the dialects allow: groups per user, attributes kept.
+        if !self.broken {
+            let mut group_counts = vec![0u32; self.users.len() * tenant_count];
+            for &gi in &groups {
+                for &ui in &members[gi] {
+                    for ti in 0..tenant_count {
+                        if group_scopes[gi][ti] && user_scopes[ui][ti] {
+                            group_counts[ui * tenant_count + ti] += 1;
+                        }
+                    }
+                }
+            }
+            for &ui in &users {
+                let u = &self.users[ui];
+                super::dialect_checks::check_user(
+                    sink,
+                    &self.tenants,
+                    &super::dialect_checks::UserView {
+                        file: u.pos.file,
+                        at: u.name_at,
+                        user_name: &u.user_name,
+                        attrs: &u.attrs,
+                        scope: &user_scopes[ui],
+                        groups: &group_counts[ui * tenant_count..(ui + 1) * tenant_count],
+                    },
+                );
+            }
+        }
+
+        if !sink.problems.is_empty() || self.broken {
+            return None;
+        }
+
         let mut desired = BTreeMap::new();
         for (ti, t) in self.tenants.iter().enumerate() {
             let Some(t) = t else { return None };
@@ -961,7 +996,7 @@ impl Validator {
                 let u = &self.users[ui];
                 tenant.users.push(DesiredUser {
                     user_name: u.user_name.clone(),
-                    attrs: u.attrs.clone(),
+                    attrs: super::dialect_checks::stored_attrs(&u.attrs, t.dialect),
                     active: u.active,
                     protect: u.protect,
                     origin: self.origin(u.pos),

@@ -47,6 +47,21 @@ pub struct Faults {
     /// Accept a second user with a userName that already exists (a sloppy server that does not
     /// enforce uniqueness, so only the client can prevent duplicates).
     pub duplicate_user_names: bool,
+    /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
+    pub discovery: Discovery,
+}
+
+/// How the emulator answers `GET /ServiceProviderConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// What the emulator supports, with `filter.maxResults` the page cap in force.
+    #[default]
+    Standard,
+    /// 404, as a server without discovery answers.
+    Missing,
+    /// This document instead.
+    Custom(serde_json::Value),
 }
 
 /// The verdict for one request.

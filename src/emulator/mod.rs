@@ -45,7 +45,7 @@ use crate::dialect::Dialect;
 use crate::scim::wire::{WireGroup, WireUser};
 
 pub use error::EmulatorError;
-pub use faults::Faults;
+pub use faults::{Discovery, Faults};
 pub use stats::Stats;
 
 use error::ApiError;

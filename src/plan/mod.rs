@@ -7,6 +7,7 @@ pub mod change;
 pub mod diff;
 pub mod graph;
 pub mod guard;
+pub mod import;
 pub mod refresh;
 
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 //! token is attached there and nowhere else; it never appears in a log line or an error.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,7 @@ pub struct MemberRef {
 
 /// Whether a request may be repeated after an uncertain outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Repeat {
+pub(super) enum Repeat {
     /// Repeating it has the same effect as sending it once (GET, PUT, PATCH, DELETE).
     Idempotent,
     /// A create: repeated only when the server surely did not act on it (429, refused
@@ -93,25 +93,29 @@ enum Repeat {
 
 #[derive(Clone)]
 pub struct ScimClient {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    base: String,
+pub(super) struct Inner {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
     token: Secret,
-    spec: &'static DialectSpec,
-    page_size: usize,
+    pub(super) spec: &'static DialectSpec,
+    /// The listing page size: the configured or dialect size, lowered by discovery when the
+    /// server's `maxResults` is smaller.
+    pub(super) page_size: AtomicUsize,
     parallelism: usize,
-    pacer: Pacer,
+    pub(super) pacer: Pacer,
     backoff: Backoff,
-    requests: AtomicU64,
+    pub(super) requests: AtomicU64,
+    /// What `/ServiceProviderConfig` said, once read (see `discovery.rs`).
+    pub(super) capabilities: tokio::sync::OnceCell<super::discovery::Capabilities>,
 }
 
 /// An answer with a success status.
-struct Answer {
-    status: u16,
-    body: bytes::Bytes,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: bytes::Bytes,
 }
 
 impl ScimClient {
@@ -140,11 +144,12 @@ impl ScimClient {
                 base,
                 token: options.token,
                 spec,
-                page_size,
+                page_size: AtomicUsize::new(page_size),
                 parallelism: options.parallelism.max(1),
                 pacer: Pacer::new(rate),
                 backoff: options.backoff,
                 requests: AtomicU64::new(0),
+                capabilities: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -164,7 +169,7 @@ impl ScimClient {
 
     /// Send one request, pacing and retrying. `path` is relative to the base URL and may carry
     /// a query string. Returns the successful answer or the last error.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -270,7 +275,7 @@ impl ScimClient {
         })
     }
 
-    fn parse<T: DeserializeOwned>(
+    pub(super) fn parse<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
@@ -283,7 +288,7 @@ impl ScimClient {
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ScimError> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ScimError> {
         let answer = self
             .send(Method::GET, path, None, Repeat::Idempotent)
             .await?;
@@ -293,8 +298,10 @@ impl ScimClient {
     // ---- reading -------------------------------------------------------------------------
 
     /// Read every user and group of the tenant, with group members, and make sure the picture
-    /// is complete for what matters: see [`Expected`].
+    /// is complete for what matters: see [`Expected`]. The first read of a run asks the server
+    /// what it supports first (one request, see `discovery.rs`).
     pub async fn read_tenant(&self, expected: &Expected) -> Result<LiveTenant, ScimError> {
+        self.discover().await;
         let (users, groups) = tokio::try_join!(
             self.read_users(&expected.users),
             self.read_groups(&expected.groups)
@@ -440,8 +447,14 @@ impl ScimClient {
         wire.into_live().map_err(|m| protocol("GET", &path, m))
     }
 
-    /// Look a user up by userName (case-insensitively, whatever the server's filter does).
+    /// Look a user up by userName (case-insensitively, whatever the server's filter does). A
+    /// server that says it cannot filter is read in full instead.
     pub async fn find_user(&self, user_name: &str) -> Result<Option<LiveUser>, ScimError> {
+        if !self.can_filter() {
+            let key = folded(user_name);
+            let users = Box::pin(self.read_users(&[])).await?;
+            return Ok(users.into_iter().find(|u| folded(&u.user_name) == key));
+        }
         let path = format!(
             "/Users?filter={}",
             query_escape(&format!(
@@ -458,8 +471,14 @@ impl ScimClient {
             .transpose()
     }
 
-    /// Look a group up by displayName, with its members.
+    /// Look a group up by displayName, with its members. A server that says it cannot filter
+    /// is read in full instead.
     pub async fn find_group(&self, name: &str) -> Result<Option<LiveGroup>, ScimError> {
+        if !self.can_filter() {
+            let key = folded(name);
+            let groups = Box::pin(self.read_groups(&[])).await?;
+            return Ok(groups.into_iter().find(|g| folded(&g.name) == key));
+        }
         let path = format!(
             "/Groups?filter={}",
             query_escape(&format!("displayName eq \"{}\"", escape_filter_value(name)))
@@ -510,7 +529,7 @@ impl ScimClient {
     where
         T: DeserializeOwned + HasId + Send + 'static,
     {
-        let page = self.inner.page_size;
+        let page = self.inner.page_size.load(Ordering::Relaxed);
         let first: ListResponse<T> = self.get(&list_path(resource, 1, page, extra)).await?;
         let returned = first.resources.len();
         let mut items = first.resources;
@@ -551,7 +570,7 @@ impl ScimClient {
         T: DeserializeOwned + HasId,
     {
         const MAX_PAGES: usize = 100_000;
-        let page = self.inner.page_size;
+        let page = self.inner.page_size.load(Ordering::Relaxed);
         let mut seen: HashSet<String> = items.iter().map(|i| i.id().to_owned()).collect();
         let mut last = items.len();
         let mut start = items.len() + 1;
@@ -696,6 +715,9 @@ impl ScimClient {
         if ops.is_empty() {
             return Ok(());
         }
+        if !self.can_patch() {
+            return self.replace_user(id, after, active).await;
+        }
         let path = format!("/Users/{}", path_segment(id));
         let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
         self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
@@ -814,6 +836,9 @@ impl ScimClient {
     }
 
     pub async fn rename_group(&self, id: &str, name: &str) -> Result<(), ScimError> {
+        if !self.can_patch() {
+            return self.replace_group(id, Some(name), &[], &[]).await;
+        }
         let path = format!("/Groups/{}", path_segment(id));
         let body = serde_json::to_value(PatchRequest::new(vec![PatchOperation {
             op: "replace".to_owned(),
@@ -835,6 +860,21 @@ impl ScimClient {
         add: &[MemberRef],
         remove: &[String],
     ) -> MembersPatched {
+        if !self.can_patch() {
+            let remove: Vec<String> = remove.to_vec();
+            return match self.replace_group(group_id, None, add, &remove).await {
+                Ok(()) => MembersPatched {
+                    added: add.len(),
+                    removed: remove.len(),
+                    requests: 2,
+                    error: None,
+                },
+                Err(e) => MembersPatched {
+                    error: Some(e),
+                    ..MembersPatched::default()
+                },
+            };
+        }
         let batch = self.inner.spec.member_patch_batch.max(1);
         let path = format!("/Groups/{}", path_segment(group_id));
         let mut done = MembersPatched::default();
@@ -926,7 +966,7 @@ fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {
         .collect()
 }
 
-fn wire_members(members: &[MemberRef]) -> Vec<WireMember> {
+pub(super) fn wire_members(members: &[MemberRef]) -> Vec<WireMember> {
     members
         .iter()
         .map(|m| WireMember {
@@ -1017,7 +1057,7 @@ fn list_path(resource: &str, start: usize, count: usize, extra: &str) -> String 
     format!("/{resource}?startIndex={start}&count={count}{extra}")
 }
 
-fn protocol(method: &str, path: &str, message: String) -> ScimError {
+pub(super) fn protocol(method: &str, path: &str, message: String) -> ScimError {
     ScimError::Protocol {
         method: method.to_owned(),
         path: path.to_owned(),
@@ -1040,7 +1080,7 @@ fn query_escape(value: &str) -> String {
 }
 
 /// Percent-encode an id for use as one path segment.
-fn path_segment(id: &str) -> String {
+pub(super) fn path_segment(id: &str) -> String {
     query_escape(id)
 }
 

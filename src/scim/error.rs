@@ -57,14 +57,43 @@ fn status_text(status: u16, scim_type: Option<&str>, detail: Option<&str>) -> St
         out.push_str(": ");
         out.push_str(d);
     }
+    if is_admin_refusal(status, detail) {
+        out.push_str(ADMIN_ADVICE);
+    }
     out
 }
+
+/// ZIA's answer to deleting a user linked to an admin account (help.zscaler.com/zia/
+/// configuring-advanced-configuration-admins): not retried, not "already exists".
+fn is_admin_refusal(status: u16, detail: Option<&str>) -> bool {
+    status == 409
+        && detail.is_some_and(|d| {
+            let d = d.to_ascii_lowercase();
+            d.contains("admin") && (d.contains("cannot") || d.contains("can't"))
+        })
+}
+
+const ADMIN_ADVICE: &str = " (ZIA will not delete a user linked to an admin account under its default admin \
+     setting, \"Do Nothing\"; remove the user's admin account in the ZIA admin portal first, change how SCIM \
+     treats admin users (help.zscaler.com/zia/configuring-advanced-configuration-admins), or set \
+     `remove_user_action: disable`; not retried)";
 
 impl ScimError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ScimError::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// ZIA refused to delete a user linked to an admin account (409 "Admin user cannot be
+    /// deleted"): a permanent refusal, reported with advice, never retried.
+    pub fn is_admin_refusal(&self) -> bool {
+        match self {
+            ScimError::Status { status, detail, .. } => {
+                is_admin_refusal(*status, detail.as_deref())
+            }
+            _ => false,
         }
     }
 
@@ -97,5 +126,34 @@ impl ScimError {
             ScimError::Transport { .. } => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(scim_type: Option<&str>, detail: &str) -> ScimError {
+        ScimError::Status {
+            method: "DELETE".into(),
+            path: "/Users/1".into(),
+            status: 409,
+            scim_type: scim_type.map(str::to_owned),
+            detail: Some(detail.into()),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn zia_admin_refusal_is_not_a_uniqueness_conflict_and_carries_advice() {
+        let e = conflict(None, "Admin user cannot be deleted");
+        assert!(!e.is_conflict());
+        assert!(!e.is_transient());
+        assert!(e.is_admin_refusal());
+        let text = e.to_string();
+        assert!(text.contains("Admin user cannot be deleted"), "{text}");
+        assert!(text.contains("remove_user_action: disable"), "{text}");
+        let dup = conflict(Some("uniqueness"), "userName exists");
+        assert!(dup.is_conflict() && !dup.is_admin_refusal());
     }
 }

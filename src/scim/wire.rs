@@ -452,6 +452,33 @@ mod tests {
     }
 
     #[test]
+    fn member_patches_are_the_forms_the_dialect_table_states() {
+        for dialect in [
+            crate::dialect::Dialect::Scim,
+            crate::dialect::Dialect::Zia,
+            crate::dialect::Dialect::Zpa,
+        ] {
+            let forms = &dialect.spec().member_patch;
+            let add = PatchRequest::add_members(&[WireMember {
+                value: "42".into(),
+                display: Some("a@example.com".into()),
+                reference: None,
+            }]);
+            let want: Value = serde_json::from_str(
+                &forms
+                    .add
+                    .replace("{id}", "42")
+                    .replace("{userName}", "a@example.com"),
+            )
+            .unwrap();
+            assert_eq!(serde_json::to_value(&add).unwrap(), want, "{dialect}");
+            let remove = PatchRequest::remove_member("42");
+            let want: Value = serde_json::from_str(&forms.remove.replace("{id}", "42")).unwrap();
+            assert_eq!(serde_json::to_value(&remove).unwrap(), want, "{dialect}");
+        }
+    }
+
+    #[test]
     fn remove_member_path_escapes_quotes() {
         let op = PatchRequest::remove_member("a\"b");
         assert_eq!(op.path.as_deref(), Some(r#"members[value eq "a\"b"]"#));

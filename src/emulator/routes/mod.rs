@@ -115,11 +115,22 @@ pub(super) fn created(body: &Value, location: String) -> Response {
 
 // ---- discovery ----
 
-async fn service_provider_config(State(app): State<App>) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &discovery::service_provider_config(app.dialect.spec(), &app.base_url),
-    )
+async fn service_provider_config(State(app): State<App>) -> Result<Response, ApiError> {
+    let (mode, cap) = {
+        let faults = app.faults();
+        let f = faults.faults();
+        (f.discovery.clone(), f.page_size_cap)
+    };
+    match mode {
+        crate::emulator::faults::Discovery::Standard => Ok(scim_json(
+            StatusCode::OK,
+            &discovery::service_provider_config(app.dialect.spec(), &app.base_url, cap),
+        )),
+        crate::emulator::faults::Discovery::Missing => Err(ApiError::not_found(
+            "no such endpoint: GET /ServiceProviderConfig".to_owned(),
+        )),
+        crate::emulator::faults::Discovery::Custom(doc) => Ok(scim_json(StatusCode::OK, &doc)),
+    }
 }
 
 async fn schemas(State(app): State<App>) -> Response {
