@@ -99,8 +99,11 @@ fn plan_cpu() {
     let memberships: usize = world.desired.groups.iter().map(|g| g.members.len()).sum();
     let started = Instant::now();
     let plan = bench::plan(&world, Dialect::Zia);
+    let planned = started.elapsed().as_secs_f64();
     let text = zsc::render::text::plan(&plan, zsc::render::Styles::PLAIN);
     let elapsed = started.elapsed().as_secs_f64();
+    figure("plan-cpu.plan_seconds", planned, "s", None);
+    figure("plan-cpu.render_seconds", elapsed - planned, "s", None);
     count("plan-cpu.users", world.desired.users.len() as u64, None);
     count("plan-cpu.memberships", memberships as u64, None);
     count("plan-cpu.changes", plan.changes.len() as u64, None);
@@ -118,6 +121,74 @@ fn plan_cpu() {
         Some(("< 600 MiB", rss < 600.0)),
     );
     drop(text);
+    drop(plan);
+
+    // What `zsc plan --refresh=false` adds around the planner: loading the YAML and the state
+    // file of that size.
+    let dir = std::env::temp_dir().join(format!("zsc-bench-yaml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let yaml = dir.join("zsc.yaml");
+    write_yaml(&yaml, &world.desired);
+    let yaml_mib = std::fs::metadata(&yaml).map_or(0.0, |m| m.len() as f64 / 1048576.0);
+    let started = Instant::now();
+    let config = zsc::config::load(&yaml).expect("the generated config loads");
+    let load = started.elapsed().as_secs_f64();
+    figure("plan-cpu.config_yaml_size", yaml_mib, "MiB", None);
+    figure(
+        "plan-cpu.config_load_seconds",
+        load,
+        "s",
+        Some(("< 1 s end to end with the planner", load + elapsed < 1.0)),
+    );
+    drop(config);
+    let mut state = zsc::state::State::new();
+    state.tenants.insert("bench".into(), world.managed);
+    let store = zsc::state::StateStore::new(dir.join("state.json"));
+    store.save(&state).expect("save state");
+    drop(state);
+    let started = Instant::now();
+    let loaded = store.load().expect("load state");
+    figure(
+        "plan-cpu.state_load_seconds",
+        started.elapsed().as_secs_f64(),
+        "s",
+        None,
+    );
+    drop(loaded);
+    let rss = bench::peak_rss_mib().unwrap_or(f64::NAN);
+    figure(
+        "plan-cpu.peak_rss_with_loading",
+        rss,
+        "MiB",
+        Some(("< 600 MiB", rss < 600.0)),
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The desired tenant as a zsc.yaml with one emulated tenant.
+fn write_yaml(path: &std::path::Path, desired: &zsc::model::DesiredTenant) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("yaml"));
+    writeln!(out, "tenants:\n  bench:\n    kind: emulator\nusers:").unwrap();
+    for u in &desired.users {
+        writeln!(
+            out,
+            "  - user_name: {}\n    display_name: {}\n    department: {}",
+            u.user_name,
+            u.attrs.display_name.as_deref().unwrap_or(""),
+            u.attrs.department.as_deref().unwrap_or("")
+        )
+        .unwrap();
+    }
+    writeln!(out, "groups:").unwrap();
+    for g in &desired.groups {
+        writeln!(
+            out,
+            "  - name: {}\n    members: [{}]",
+            g.name,
+            g.members.join(", ")
+        )
+        .unwrap();
+    }
 }
 
 /// A child process serving the emulator; prints its base URL, serves until stdin closes.
@@ -380,6 +451,34 @@ async fn apply() {
         None,
     );
     figure("apply.speedup", sequential_wall / wall, "x", None);
+    // zsc itself at --parallelism 1, on the same sample, scaled the same way.
+    let single = Server::start(Dialect::Scim, 10, 0.0, None);
+    let single_client = single.client(Dialect::Scim, 1);
+    let sample = bench::new_team(sample_users, sample_groups);
+    let started = Instant::now();
+    let (_, sample_report) = bench::apply_new(
+        &single_client,
+        &sample,
+        Dialect::Scim,
+        1,
+        &mut bench::NoRecorder,
+    )
+    .await
+    .expect("apply at parallelism 1");
+    assert!(sample_report.all_done());
+    let single_wall = started.elapsed().as_secs_f64() * (users as f64 / sample_users as f64);
+    figure(
+        "apply.parallelism_1_seconds_estimated",
+        single_wall,
+        "s",
+        None,
+    );
+    figure(
+        &format!("apply.parallelism_{parallelism}_vs_1"),
+        single_wall / wall,
+        "x",
+        None,
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

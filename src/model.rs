@@ -108,6 +108,16 @@ impl UserAttrs {
         out
     }
 
+    /// Whether overlaying `desired` would change `self`, without building the result (the
+    /// planner asks this of every managed user).
+    pub fn differs_from(&self, desired: &UserAttrs) -> bool {
+        USER_FIELDS.iter().any(|field| match (field.get)(desired) {
+            None => false,
+            Some(want) if want.is_empty() => (field.get)(self).is_some(),
+            Some(want) => (field.get)(self).as_deref() != Some(want.as_str()),
+        })
+    }
+
     /// Drop empty strings, which mean "clear" in desired state, so the value can be sent.
     pub fn without_empty(&self) -> UserAttrs {
         let mut out = self.clone();
@@ -201,4 +211,31 @@ pub enum RemoveUserAction {
     Disable,
     /// `DELETE /Users/{id}`.
     Delete,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differs_from_agrees_with_overlay() {
+        let values = [None, Some(""), Some("a"), Some("b")];
+        for live in values {
+            for want in values {
+                let live_attrs = UserAttrs {
+                    department: live.filter(|v| !v.is_empty()).map(str::to_owned),
+                    ..UserAttrs::default()
+                };
+                let desired = UserAttrs {
+                    department: want.map(str::to_owned),
+                    ..UserAttrs::default()
+                };
+                assert_eq!(
+                    live_attrs.differs_from(&desired),
+                    live_attrs.overlay(&desired) != live_attrs,
+                    "live {live:?}, desired {want:?}"
+                );
+            }
+        }
+    }
 }

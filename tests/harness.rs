@@ -302,19 +302,25 @@ impl Env {
 }
 
 impl Env {
-    /// Start the real binary without waiting for it.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_zsc"))
+    /// Start the real binary without waiting for it. Its output goes to files, not pipes, so
+    /// a long plan cannot fill a pipe and stall the child before it reaches the point a test
+    /// wants to interrupt.
+    pub fn spawn(&self, args: &[&str]) -> Spawned {
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = self.path(&format!(".spawn-{n}.out"));
+        let err = self.path(&format!(".spawn-{n}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_zsc"))
             .args(args)
             .current_dir(self.dir.path())
             .env(TOKEN_ENV, TOKEN)
             .env("NO_COLOR", "1")
             .env_remove("ZSC_LOG")
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
             .spawn()
-            .expect("spawn zsc")
+            .expect("spawn zsc");
+        Spawned { child, out, err }
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -377,8 +383,23 @@ impl Env {
     }
 }
 
+static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A running zsc and the files its output goes to.
+pub struct Spawned {
+    child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Spawned {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 /// Send a signal to a child process.
-pub fn signal(child: &std::process::Child, sig: &str) {
+pub fn signal(child: &Spawned, sig: &str) {
     let status = Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
@@ -387,12 +408,12 @@ pub fn signal(child: &std::process::Child, sig: &str) {
 }
 
 /// Wait for a child and collect what it printed.
-pub fn finish(child: std::process::Child) -> Run {
-    let out = child.wait_with_output().expect("wait");
+pub fn finish(mut spawned: Spawned) -> Run {
+    let status = spawned.child.wait().expect("wait");
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&spawned.out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&spawned.err).unwrap_or_default(),
     }
 }
 

@@ -51,6 +51,10 @@ pub struct GlobalArgs {
     /// Print only results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// No progress bars: one line per completed change and a periodic summary instead (the
+    /// default when stderr is not a terminal, as in CI).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -36,7 +36,7 @@ impl Output {
             err: Styles {
                 enabled: decide(stderr_tty),
             },
-            bars: !global.quiet && decide(stderr_tty),
+            bars: !global.quiet && !global.no_progress && decide(stderr_tty),
             quiet: global.quiet,
         }
     }

@@ -9,7 +9,10 @@
 //!   groups deleted); a live object zsc never managed is left alone and counted;
 //! - the members of a managed group are authoritative.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::dialect::Dialect;
 use crate::model::{folded, DesiredTenant, LiveGroup, LiveTenant, LiveUser, RemoveUserAction};
@@ -42,11 +45,11 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
         user_changes: HashMap::new(),
         member_losses: Vec::new(),
     };
-    let desired_user_keys: HashSet<String> = input
+    let desired_user_keys: HashSet<Cow<'_, str>> = input
         .desired
         .users
         .iter()
-        .map(|u| folded(&u.user_name).into_owned())
+        .map(|u| folded(&u.user_name))
         .collect();
 
     out.users(input, &ix, &desired_user_keys);
@@ -97,34 +100,64 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> (Vec<Change>, TenantSummary) {
     (out.changes, summary)
 }
 
-/// Hash indexes over a live tenant.
+/// Hash indexes over a live tenant. Users also get a dense index, so that comparing a group's
+/// members costs array reads instead of hash sets per group.
 struct LiveIndex<'a> {
-    users_by_key: HashMap<String, &'a LiveUser>,
-    users_by_id: HashMap<&'a str, &'a LiveUser>,
-    groups_by_key: HashMap<String, &'a LiveGroup>,
+    live: &'a LiveTenant,
+    /// Folded userName → position in `live.users`.
+    users_by_key: HashMap<Cow<'a, str>, u32>,
+    /// Id → position in `live.users`.
+    users_by_id: HashMap<&'a str, u32>,
+    groups_by_key: HashMap<Cow<'a, str>, &'a LiveGroup>,
     groups_by_id: HashMap<&'a str, &'a LiveGroup>,
+    /// Per user position: the group generation in which it was seen as a live member, and in
+    /// which a desired member matched it. Reused across groups, never cleared.
+    marks: RefCell<Marks>,
+}
+
+struct Marks {
+    generation: u32,
+    present: Vec<u32>,
+    kept: Vec<u32>,
 }
 
 impl<'a> LiveIndex<'a> {
     fn new(live: &'a LiveTenant) -> Self {
+        let n = live.users.len();
+        let mut users_by_key = HashMap::with_capacity(n);
+        let mut users_by_id = HashMap::with_capacity(n);
+        for (i, u) in live.users.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            users_by_key.insert(folded(&u.user_name), i);
+            users_by_id.insert(u.id.as_str(), i);
+        }
         LiveIndex {
-            users_by_key: live
-                .users
-                .iter()
-                .map(|u| (folded(&u.user_name).into_owned(), u))
-                .collect(),
-            users_by_id: live.users.iter().map(|u| (u.id.as_str(), u)).collect(),
-            groups_by_key: live
-                .groups
-                .iter()
-                .map(|g| (folded(&g.name).into_owned(), g))
-                .collect(),
+            live,
+            users_by_key,
+            users_by_id,
+            groups_by_key: live.groups.iter().map(|g| (folded(&g.name), g)).collect(),
             groups_by_id: live.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            marks: RefCell::new(Marks {
+                generation: 0,
+                present: vec![0; n],
+                kept: vec![0; n],
+            }),
         }
     }
 
-    fn user(&self, user_name: &str) -> Option<&'a LiveUser> {
+    fn user_index(&self, user_name: &str) -> Option<u32> {
         self.users_by_key.get(folded(user_name).as_ref()).copied()
+    }
+
+    fn user(&self, user_name: &str) -> Option<&'a LiveUser> {
+        self.user_index(user_name)
+            .map(|i| &self.live.users[i as usize])
+    }
+
+    fn user_by_id(&self, id: &str) -> Option<&'a LiveUser> {
+        self.users_by_id
+            .get(id)
+            .map(|&i| &self.live.users[i as usize])
     }
 
     fn group(&self, name: &str) -> Option<&'a LiveGroup> {
@@ -146,7 +179,12 @@ impl TenantDiff<'_> {
         self.changes.len() - 1
     }
 
-    fn users(&mut self, input: &TenantInput<'_>, ix: &LiveIndex<'_>, desired: &HashSet<String>) {
+    fn users(
+        &mut self,
+        input: &TenantInput<'_>,
+        ix: &LiveIndex<'_>,
+        desired: &HashSet<Cow<'_, str>>,
+    ) {
         let t = self.tenant;
         for want in &input.desired.users {
             let key = folded(&want.user_name);
@@ -177,13 +215,14 @@ impl TenantDiff<'_> {
                     self.user_changes.insert(key.into_owned(), idx);
                 }
                 Some(live) => {
-                    let target = live.attrs.overlay(&want.attrs);
-                    let remote_differs = target != live.attrs || live.active != want.active;
+                    let remote_differs =
+                        live.attrs.differs_from(&want.attrs) || live.active != want.active;
                     let action = match managed {
                         None => Action::Adopt,
                         Some(m) if remote_differs || m.protect != want.protect => Action::Update,
                         Some(_) => continue,
                     };
+                    let target = live.attrs.overlay(&want.attrs);
                     let before = Values {
                         user_name: Some(live.user_name.clone()),
                         active: Some(live.active),
@@ -218,7 +257,7 @@ impl TenantDiff<'_> {
 
         let deletes_on_deactivate = input.dialect.spec().deactivate_deletes;
         for (key, managed) in &input.managed.users {
-            if desired.contains(key) {
+            if desired.contains(key.as_str()) {
                 continue;
             }
             let Some(live) = ix.user(&managed.user_name) else {
@@ -416,13 +455,20 @@ impl TenantDiff<'_> {
     /// Membership changes that make `live`'s members equal `wanted` (userNames).
     fn members(&mut self, group: &str, wanted: &[String], live: &LiveGroup, ix: &LiveIndex<'_>) {
         let t = self.tenant;
-        let present: HashSet<&str> = live.members.iter().map(String::as_str).collect();
-        let mut keep: HashSet<&str> = HashSet::with_capacity(wanted.len());
+        let mut marks = ix.marks.borrow_mut();
+        marks.generation += 1;
+        let generation = marks.generation;
+        for id in &live.members {
+            if let Some(&i) = ix.users_by_id.get(id.as_str()) {
+                marks.present[i as usize] = generation;
+            }
+        }
         for member in wanted {
-            match ix.user(member) {
-                Some(user) => {
-                    keep.insert(user.id.as_str());
-                    if !present.contains(user.id.as_str()) {
+            match ix.user_index(member) {
+                Some(i) => {
+                    marks.kept[i as usize] = generation;
+                    if marks.present[i as usize] != generation {
+                        let user = &ix.live.users[i as usize];
                         self.push(membership(
                             t,
                             group,
@@ -448,13 +494,17 @@ impl TenantDiff<'_> {
         }
         let mut removed = 0;
         for id in &live.members {
-            if keep.contains(id.as_str()) {
+            // A member id that is no live user (dangling) is always removed.
+            let kept = ix
+                .users_by_id
+                .get(id.as_str())
+                .is_some_and(|&i| marks.kept[i as usize] == generation);
+            if kept {
                 continue;
             }
             removed += 1;
             let name = ix
-                .users_by_id
-                .get(id.as_str())
+                .user_by_id(id)
                 .map_or(id.as_str(), |u| u.user_name.as_str());
             self.push(membership(
                 t,

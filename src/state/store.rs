@@ -441,7 +441,17 @@ impl StateStore {
     /// first.
     pub fn open_journal(&self, state: &State) -> Result<Journal, StateError> {
         create_private_dir(parent_dir(&self.path))?;
-        journal::create(&self.journal_path(), state)
+        let path = self.journal_path();
+        // A journal holding only its header is what an apply killed before its first change
+        // leaves: nothing to recover, and `load` (which runs without the lock) must not delete
+        // it, so the next lock holder clears it here.
+        if let Ok(text) = fs::read_to_string(&path) {
+            if text.lines().filter(|l| !l.trim().is_empty()).count() <= 1 {
+                fs::remove_file(&path)
+                    .map_err(|e| StateError::io("remove the empty journal", &path, e))?;
+            }
+        }
+        journal::create(&path, state)
     }
 }
 
@@ -1060,5 +1070,36 @@ mod tests {
             sibling(Path::new("a/state.json"), ".lock"),
             Path::new("a/state.json.lock")
         );
+    }
+}
+
+#[cfg(test)]
+mod empty_journal_tests {
+    use super::*;
+    use crate::state::StateOp;
+
+    /// Regression: an apply killed after opening its journal but before its first change
+    /// left a header-only journal, and the next apply refused to start ("journal exists").
+    #[test]
+    fn a_header_only_journal_does_not_block_the_next_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("state.json"));
+        let state = store.load().unwrap().state;
+        store.save(&state).unwrap();
+        drop(store.open_journal(&state).unwrap());
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.replayed, 0);
+        let mut journal = store.open_journal(&loaded.state).unwrap();
+        journal
+            .record(
+                "t",
+                &[StateOp::RemoveUser {
+                    user_name: "x".into(),
+                }],
+            )
+            .unwrap();
+        drop(journal);
+        // With an entry in it, the journal is not thrown away.
+        assert!(store.open_journal(&loaded.state).is_err());
     }
 }
