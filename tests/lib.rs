@@ -11,3 +11,4 @@ mod faults;
 mod gitops;
 mod guardrails;
 mod import;
+mod reliability;

@@ -75,7 +75,11 @@ impl Tenants {
 /// `ZSC_HTTP_TIMEOUT_MS`, hidden and meant for tests only: the per-request timeout (60 s by
 /// default) lowered so that a server slower than it can be tested in seconds.
 fn test_timeout() -> Option<std::time::Duration> {
-    let ms: u64 = std::env::var("ZSC_HTTP_TIMEOUT_MS").ok()?.trim().parse().ok()?;
+    let ms: u64 = std::env::var("ZSC_HTTP_TIMEOUT_MS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 

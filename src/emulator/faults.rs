@@ -95,9 +95,13 @@ pub(crate) enum Verdict {
 pub(crate) enum Spoil {
     None,
     /// Send a body that is not valid JSON (truncated when `truncate`, garbled otherwise).
-    Corrupt { truncate: bool },
+    Corrupt {
+        truncate: bool,
+    },
     /// Hold the answer back this long.
-    Slow { ms: u64 },
+    Slow {
+        ms: u64,
+    },
 }
 
 /// The live fault settings with their random and rate-limiting state.
