@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod bench_smoke;
 mod core_loop;
+mod corpus;
 mod dialects;
 mod faults;
 mod gitops;
