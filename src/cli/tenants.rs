@@ -50,6 +50,9 @@ impl Tenants {
             if let Some(p) = parallelism.or(tenant.parallelism) {
                 options.parallelism = p.max(1);
             }
+            if let Some(timeout) = test_timeout() {
+                options.timeout = timeout;
+            }
             let client =
                 ScimClient::new(options).map_err(|e| Failure(format!("tenant `{name}`: {e}")))?;
             clients.insert(name.clone(), client);
@@ -67,6 +70,17 @@ impl Tenants {
         }
         Ok(())
     }
+}
+
+/// `ZSC_HTTP_TIMEOUT_MS`, hidden and meant for tests only: the per-request timeout (60 s by
+/// default) lowered so that a server slower than it can be tested in seconds.
+fn test_timeout() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("ZSC_HTTP_TIMEOUT_MS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 
 /// The embedded emulator's token: it never leaves this process, so a fixed per-tenant value is

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Rates are shares of requests between 0.0 and 1.0 (values outside are clamped). Checks run in
 /// this order: latency, rate limit, injected error, throttle; a request that passes them all is
-/// processed, and may then have its response dropped.
+/// processed, and may then have its response dropped, or else corrupted or slowed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
@@ -49,6 +49,19 @@ pub struct Faults {
     pub duplicate_user_names: bool,
     /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
     pub discovery: Discovery,
+    /// Share of requests whose change IS made and whose 2xx answer then arrives complete but
+    /// not valid JSON: alternately cut in half (with a matching Content-Length) and replaced by
+    /// a garbled document. Tests a client's handling of truncated and malformed bodies.
+    pub corrupt_rate: f64,
+    /// Share of requests whose change IS made and whose answer is then held back `slow_ms`
+    /// milliseconds: a server slower than the client's timeout.
+    pub slow_rate: f64,
+    /// How long a `slow_rate` answer is held back.
+    pub slow_ms: u64,
+    /// Unfiltered listing pages after the first start this many objects earlier than asked, as
+    /// if that many objects were inserted at the front while a client pages: later pages
+    /// repeat objects of earlier ones, and the last ones are never listed.
+    pub shift_pages: Option<usize>,
 }
 
 /// How the emulator answers `GET /ServiceProviderConfig`.
@@ -77,6 +90,20 @@ pub(crate) enum Verdict {
     Proceed { drop: bool },
 }
 
+/// What to do to the answer of a request that was processed and not dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spoil {
+    None,
+    /// Send a body that is not valid JSON (truncated when `truncate`, garbled otherwise).
+    Corrupt {
+        truncate: bool,
+    },
+    /// Hold the answer back this long.
+    Slow {
+        ms: u64,
+    },
+}
+
 /// The live fault settings with their random and rate-limiting state.
 pub(crate) struct FaultState {
     faults: Faults,
@@ -84,6 +111,8 @@ pub(crate) struct FaultState {
     bucket: Option<TokenBucket>,
     /// Alternates injected errors between 500 and 503.
     next_error_is_503: bool,
+    /// Alternates corrupted bodies between truncated and garbled.
+    next_corrupt_truncates: bool,
 }
 
 impl FaultState {
@@ -93,6 +122,7 @@ impl FaultState {
             rng: StdRng::seed_from_u64(0),
             bucket: None,
             next_error_is_503: false,
+            next_corrupt_truncates: true,
         };
         state.set(faults);
         state
@@ -106,7 +136,24 @@ impl FaultState {
             .filter(|rate| rate.is_finite() && *rate > 0.0)
             .map(|rate| TokenBucket::new(rate, Instant::now()));
         self.next_error_is_503 = false;
+        self.next_corrupt_truncates = true;
         self.faults = faults;
+    }
+
+    /// Decide what happens to the answer of a processed, undropped request. Draws nothing when
+    /// both rates are zero, so older fault settings keep their dice.
+    pub fn spoil(&mut self) -> Spoil {
+        if self.roll(self.faults.corrupt_rate) {
+            let truncate = self.next_corrupt_truncates;
+            self.next_corrupt_truncates = !truncate;
+            return Spoil::Corrupt { truncate };
+        }
+        if self.roll(self.faults.slow_rate) {
+            return Spoil::Slow {
+                ms: self.faults.slow_ms,
+            };
+        }
+        Spoil::None
     }
 
     pub fn faults(&self) -> &Faults {

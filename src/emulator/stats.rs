@@ -27,6 +27,10 @@ pub struct Stats {
     pub errors_injected: u64,
     /// Responses cut off by `drop_rate` (their change was made).
     pub dropped: u64,
+    /// 2xx answers sent with a truncated or garbled body by `corrupt_rate` (change made).
+    pub corrupted: u64,
+    /// Answers held back by `slow_rate` (change made).
+    pub slowed: u64,
 }
 
 impl Stats {

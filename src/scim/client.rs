@@ -542,6 +542,20 @@ impl ScimClient {
         if returned < total_usize && returned > 0 {
             // The server may cap pages below what we asked: step by what it returns.
             let step = returned.min(page);
+            // A hostile or broken totalResults must not become millions of requests (or a
+            // vector of them that does not fit in memory).
+            const MAX_PAGES: usize = 100_000;
+            let pages = (total_usize - returned).div_ceil(step);
+            if pages > MAX_PAGES {
+                return Err(protocol(
+                    "GET",
+                    &format!("/{resource}"),
+                    format!(
+                        "totalResults {total} in pages of {step} would take {pages} requests, \
+                         more than the {MAX_PAGES} zsc allows"
+                    ),
+                ));
+            }
             let starts: Vec<usize> = (returned + 1..=total_usize).step_by(step).collect();
             let path_resource = resource.to_owned();
             let extra_owned = extra.to_owned();

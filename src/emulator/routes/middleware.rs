@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::emulator::error::ApiError;
-use crate::emulator::faults::Verdict;
+use crate::emulator::faults::{Spoil, Verdict};
 
 use super::App;
 
@@ -86,10 +86,54 @@ pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
         }
     }
     if drop {
-        cut_off(response).await
-    } else {
-        response
+        return cut_off(response).await;
     }
+    if !response.status().is_success() {
+        return response;
+    }
+    let spoil = app.faults().spoil();
+    match spoil {
+        Spoil::None => response,
+        Spoil::Corrupt { truncate } => {
+            app.stats().corrupted += 1;
+            corrupt(response, truncate).await
+        }
+        Spoil::Slow { ms } => {
+            app.stats().slowed += 1;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            response
+        }
+    }
+}
+
+/// The answer with a body that is complete as HTTP but not valid JSON: its first half, or the
+/// body with its first `{` and `"` garbled (an empty body becomes `{"Resources": [`).
+async fn corrupt(response: Response, truncate: bool) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let spoiled: Vec<u8> = if bytes.is_empty() {
+        b"{\"Resources\": [".to_vec()
+    } else if truncate {
+        bytes[..bytes.len() / 2].to_vec()
+    } else {
+        let mut text = bytes.to_vec();
+        for b in text.iter_mut().take(64) {
+            if *b == b'{' || *b == b'"' {
+                *b = b'<';
+            }
+        }
+        text
+    };
+    if parts.status == StatusCode::NO_CONTENT {
+        parts.status = StatusCode::OK;
+    }
+    parts.headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(spoiled.len() as u64),
+    );
+    Response::from_parts(parts, Body::from(spoiled))
 }
 
 /// The answer with a Content-Length larger than the body that follows: the server ends the

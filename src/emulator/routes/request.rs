@@ -82,7 +82,7 @@ pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, Ap
         Some(cap) => cap.min(spec.max_page_size),
         None => spec.max_page_size,
     };
-    let start_index = params.number("startIndex")?.unwrap_or(1).max(1);
+    let mut start_index = params.number("startIndex")?.unwrap_or(1).max(1);
     let count = params
         .number("count")?
         .map_or(spec.default_page_size as i64, |c| c.max(0));
@@ -91,6 +91,12 @@ pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, Ap
         .map(parse_eq)
         .transpose()
         .map_err(ApiError::invalid_filter)?;
+    if let (None, Some(shift)) = (&filter, app.faults().faults().shift_pages) {
+        if start_index > 1 {
+            // Objects "inserted at the front" since the first page push later pages back.
+            start_index = (start_index - i64::try_from(shift).unwrap_or(i64::MAX)).max(1);
+        }
+    }
     Ok(PageRequest {
         start_index: usize::try_from(start_index).unwrap_or(usize::MAX),
         count: usize::try_from(count).unwrap_or(usize::MAX).min(cap),
