@@ -185,3 +185,27 @@ fn a_second_apply_fails_fast_naming_the_lock_holder_and_a_killed_holder_releases
     env.zsc(&["plan"]).success().stdout_has("No changes.");
     env.assert_no_duplicates();
 }
+
+/// Regression: an apply killed after opening its journal but before recording a change left
+/// a journal holding only its header, and every later apply refused to start.
+#[test]
+fn an_empty_journal_left_by_a_killed_apply_does_not_block_the_next() {
+    let env = Env::with_emulator(Dialect::Scim);
+    env.config(&Env::people(3, 0));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path(".zsc/state.json")).unwrap())
+            .unwrap();
+    env.write(
+        ".zsc/state.json.journal",
+        &format!(
+            "{{\"lineage\":{},\"serial\":{}}}\n",
+            state["lineage"], state["serial"]
+        ),
+    );
+    env.config(&Env::people(4, 0));
+    env.zsc(&["apply", "--auto-approve"])
+        .success()
+        .stdout_has("1 done");
+    assert!(!env.path(".zsc/state.json.journal").exists());
+}

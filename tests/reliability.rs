@@ -448,12 +448,12 @@ fn kill_9_during_an_apply_of_500_changes_loses_and_duplicates_nothing() {
             break;
         }
         env.set_faults(faults(|f| f.latency_ms = 8));
-        let child = spawn_unpiped(&env, &["apply", "--auto-approve", "--parallelism", "4"]);
+        let child = env.spawn(&["apply", "--auto-approve", "--parallelism", "4"]);
         // Kill at a different moment each round: while refreshing, creating, or recording.
         std::thread::sleep(Duration::from_millis(200 + 131 * (round as u64 % 9)));
         signal(&child, "KILL");
-        let status = child.wait_with_output().expect("wait").status;
-        if status.success() {
+        let run = finish(child);
+        if run.code == 0 {
             completed += 1;
             env.converge(&desired);
             env.emulator()
@@ -461,11 +461,11 @@ fn kill_9_during_an_apply_of_500_changes_loses_and_duplicates_nothing() {
             std::fs::remove_dir_all(env.path(".zsc")).unwrap();
             continue;
         }
-        assert_eq!(status.code(), None, "killed by a signal");
-        let stderr = std::fs::read_to_string(env.path("child.err")).unwrap_or_default();
+        assert_eq!(run.code, -1, "killed by a signal: {}", run.stderr);
         assert!(
-            !stderr.contains("panicked") && !stderr.contains(TOKEN),
-            "{stderr}"
+            !run.stderr.contains("panicked") && !run.stderr.contains(TOKEN),
+            "{}",
+            run.stderr
         );
         killed += 1;
         let state = env.path(".zsc/state.json");
@@ -497,24 +497,6 @@ fn kill_9_during_an_apply_of_500_changes_loses_and_duplicates_nothing() {
     );
     env.converge(&desired);
     assert_eq!(env.data().groups.len(), 10);
-}
-
-/// Start the binary with its output going to files, not pipes: a plan of 500 users is more
-/// than a pipe holds, and a child blocked writing to a pipe nobody reads would never apply.
-fn spawn_unpiped(env: &Env, args: &[&str]) -> std::process::Child {
-    let out = std::fs::File::create(env.path("child.out")).unwrap();
-    let err = std::fs::File::create(env.path("child.err")).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_zsc"))
-        .args(args)
-        .current_dir(env.dir.path())
-        .env(TOKEN_ENV, TOKEN)
-        .env("NO_COLOR", "1")
-        .env_remove("ZSC_LOG")
-        .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn zsc")
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -732,8 +714,9 @@ fn https_proxy_is_honoured() {
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    signal(&child, "KILL");
-    finish(child);
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
     eprintln!(
         "reliability: HTTPS_PROXY received: {:?}",
         request.lines().next()

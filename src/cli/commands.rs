@@ -348,13 +348,16 @@ async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, F
     let loaded = store.load()?;
     let mut state = loaded.state;
     let existed = loaded.existed;
-    if loaded.replayed > 0 {
-        // An earlier apply was cut off: fold what it recorded before doing anything.
+    if loaded.replayed > 0 || store.has_journal() {
+        // An earlier apply was cut off: fold what it recorded (or the empty journal it left)
+        // before doing anything.
         store.save(&state)?;
-        out.info(&format!(
-            "Recovered {} from an interrupted apply.",
-            render::count(loaded.replayed, "recorded change", "recorded changes")
-        ));
+        if loaded.replayed > 0 {
+            out.info(&format!(
+                "Recovered {} from an interrupted apply.",
+                render::count(loaded.replayed, "recorded change", "recorded changes")
+            ));
+        }
     }
     let tenants = Tenants::connect(&config, args.parallelism).await?;
     let result = apply_with(out, args, &config, &store, (&mut state, existed), &tenants).await;

@@ -439,19 +439,16 @@ impl StateStore {
     /// Starts the journal continuing `state`, which must be the state as last saved (or as
     /// loaded with nothing replayed). Fails if a journal exists: load (replaying it) and save
     /// first.
+    /// Whether a journal file is present. After `load` replayed nothing, one left behind holds
+    /// only its header (an apply killed before its first change); the lock holder folds it
+    /// away with a `save` before opening its own.
+    pub fn has_journal(&self) -> bool {
+        self.journal_path().exists()
+    }
+
     pub fn open_journal(&self, state: &State) -> Result<Journal, StateError> {
         create_private_dir(parent_dir(&self.path))?;
-        let path = self.journal_path();
-        // A journal holding only its header is what an apply killed before its first change
-        // leaves: nothing to recover, and `load` (which runs without the lock) must not delete
-        // it, so the next lock holder clears it here.
-        if let Ok(text) = fs::read_to_string(&path) {
-            if text.lines().filter(|l| !l.trim().is_empty()).count() <= 1 {
-                fs::remove_file(&path)
-                    .map_err(|e| StateError::io("remove the empty journal", &path, e))?;
-            }
-        }
-        journal::create(&path, state)
+        journal::create(&self.journal_path(), state)
     }
 }
 
@@ -1089,6 +1086,10 @@ mod empty_journal_tests {
         drop(store.open_journal(&state).unwrap());
         let loaded = store.load().unwrap();
         assert_eq!(loaded.replayed, 0);
+        assert!(store.has_journal());
+        // What apply does: fold it away, then open its own.
+        store.save(&loaded.state).unwrap();
+        assert!(!store.has_journal());
         let mut journal = store.open_journal(&loaded.state).unwrap();
         journal
             .record(
