@@ -200,23 +200,7 @@ impl Env {
 
     /// Send a request to the emulator as an admin would, outside zsc.
     pub fn scim(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{}", self.base_url(), path);
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        self.rt.block_on(async {
-            let client = reqwest::Client::new();
-            let mut req = client
-                .request(method.parse().expect("method"), url)
-                .bearer_auth(TOKEN);
-            if let Some(body) = body {
-                req = req
-                    .header("content-type", "application/scim+json")
-                    .body(body.to_string());
-            }
-            let resp = req.send().await.expect("request");
-            let status = resp.status().as_u16();
-            let text = resp.text().await.unwrap_or_default();
-            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-        })
+        self.scim_at(&self.base_url(), method, path, body)
     }
 
     /// Create a user directly on the emulator; returns its id.
