@@ -344,12 +344,15 @@ async fn refresh() {
     let parallelism = 8;
     let client = server.client(Dialect::Scim, parallelism);
     server.reset_stats().await;
+    let cpu_before = bench::cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let live = client
         .read_tenant(&Expected::default())
         .await
         .expect("refresh");
     let wall = started.elapsed().as_secs_f64();
+    let cpu = bench::cpu_seconds().unwrap_or(0.0) - cpu_before;
+    figure("refresh.client_cpu_seconds", cpu, "s", None);
     let stats = server.stats().await;
     let n = requests(&stats);
     let ideal = n as f64 * 0.010 / parallelism as f64;

@@ -157,38 +157,51 @@ pub async fn apply(
     let mut record_error = None;
     let parallelism = options.parallelism.max(1);
 
-    loop {
-        while !interrupted && record_error.is_none() && running.len() < parallelism {
-            let Some(s) = ready.pop() else { break };
-            let step = &steps[s];
-            match prepare(plan, step, &outcomes, &change_deps, &ids) {
-                Prepared::Skip(reason) => {
-                    for &c in &step.changes {
-                        outcomes[c] = Some(Outcome::Skipped(reason.clone()));
-                        progress
-                            .finished_change(&plan.changes[c], &Outcome::Skipped(reason.clone()));
-                    }
-                    release(s, &dependents, &mut pending, &mut ready);
-                }
-                Prepared::Run(work) => {
-                    let work = *work;
-                    for (c, reason) in &work.skipped {
-                        outcomes[*c] = Some(Outcome::Skipped(reason.clone()));
-                        progress
-                            .finished_change(&plan.changes[*c], &Outcome::Skipped(reason.clone()));
-                    }
-                    let Some(client) = clients.get(&step.tenant).cloned() else {
-                        let reason = format!("no client for tenant `{}`", step.tenant);
-                        for &c in &work.changes {
-                            outcomes[c] = Some(Outcome::Failed(reason.clone()));
+    // Start ready steps until `parallelism` are in flight. Used at the top of the loop and
+    // again while finished steps are being recorded, so that slots do not idle during the
+    // journal's fsync. Only steps whose dependencies are recorded are ever ready.
+    macro_rules! schedule {
+        () => {
+            while !interrupted && record_error.is_none() && running.len() < parallelism {
+                let Some(s) = ready.pop() else { break };
+                let step = &steps[s];
+                match prepare(plan, step, &outcomes, &change_deps, &ids) {
+                    Prepared::Skip(reason) => {
+                        for &c in &step.changes {
+                            outcomes[c] = Some(Outcome::Skipped(reason.clone()));
+                            progress.finished_change(
+                                &plan.changes[c],
+                                &Outcome::Skipped(reason.clone()),
+                            );
                         }
                         release(s, &dependents, &mut pending, &mut ready);
-                        continue;
-                    };
-                    running.spawn(async move { (s, work.run(client).await) });
+                    }
+                    Prepared::Run(work) => {
+                        let work = *work;
+                        for (c, reason) in &work.skipped {
+                            outcomes[*c] = Some(Outcome::Skipped(reason.clone()));
+                            progress.finished_change(
+                                &plan.changes[*c],
+                                &Outcome::Skipped(reason.clone()),
+                            );
+                        }
+                        let Some(client) = clients.get(&step.tenant).cloned() else {
+                            let reason = format!("no client for tenant `{}`", step.tenant);
+                            for &c in &work.changes {
+                                outcomes[c] = Some(Outcome::Failed(reason.clone()));
+                            }
+                            release(s, &dependents, &mut pending, &mut ready);
+                            continue;
+                        };
+                        running.spawn(async move { (s, work.run(client).await) });
+                    }
                 }
             }
-        }
+        };
+    }
+
+    loop {
+        schedule!();
         if running.is_empty() {
             break;
         }
@@ -215,6 +228,7 @@ pub async fn apply(
                 Err(e) => record_error = Some(format!("a worker failed: {e}")),
             }
         }
+        schedule!();
         let entries: Vec<(&str, &[StateOp])> = results
             .iter()
             .filter(|(_, r)| !r.ops.is_empty())
