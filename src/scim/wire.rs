@@ -54,7 +54,10 @@ pub struct WireUser {
         skip_serializing_if = "Option::is_none"
     )]
     pub enterprise: Option<WireEnterprise>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The user's groups, as servers list them (read-only in SCIM). zsc reads memberships from
+    /// the groups, and the emulator rebuilds this from its groups, so it is written but never
+    /// parsed: on a 100,000-user listing that saves a million small allocations.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<WireMember>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<WireMeta>,
