@@ -285,13 +285,17 @@ impl Server {
         ScimClient::new(options).expect("client")
     }
 
-    async fn stats(&self) -> serde_json::Value {
-        let root = self
-            .base_url
+    /// `http://127.0.0.1:PORT`: where `/_emulator/*` lives, outside the dialect's base path.
+    fn root(&self) -> String {
+        self.base_url
             .split('/')
             .take(3)
             .collect::<Vec<_>>()
-            .join("/");
+            .join("/")
+    }
+
+    async fn stats(&self) -> serde_json::Value {
+        let root = self.root();
         reqwest::get(format!("{root}/_emulator/stats"))
             .await
             .expect("stats")
@@ -301,12 +305,7 @@ impl Server {
     }
 
     async fn reset_stats(&self) {
-        let root = self
-            .base_url
-            .split('/')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("/");
+        let root = self.root();
         reqwest::Client::new()
             .post(format!("{root}/_emulator/stats/reset"))
             .send()

@@ -70,6 +70,40 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// The live objects of every tenant bucketed by name (case-insensitively), each bucket keyed by
+/// the first spelling seen and holding (tenant index, object). A name that appears twice in one
+/// tenant keeps its first object, with a note.
+fn by_name<'a, T>(
+    tenants: &[&ImportTenant<'a>],
+    notes: &mut Vec<String>,
+    kind: &str,
+    objects: impl Fn(&ImportTenant<'a>) -> &'a [T],
+    name: impl Fn(&T) -> &str,
+) -> BTreeMap<(String, String), Vec<(usize, &'a T)>> {
+    let mut by_key: BTreeMap<(String, String), Vec<(usize, &'a T)>> = BTreeMap::new();
+    let mut first_spelling: HashMap<String, (String, String)> = HashMap::new();
+    for (ti, t) in tenants.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for object in objects(t) {
+            let key = name_key(name(object));
+            if !seen.insert(key.clone()) {
+                notes.push(format!(
+                    "{kind} `{}` appears twice on `{}` ({kind} names are case-insensitive); only the first is imported",
+                    name(object),
+                    t.name
+                ));
+                continue;
+            }
+            let slot = first_spelling
+                .entry(key)
+                .or_insert_with(|| sort_key(name(object)))
+                .clone();
+            by_key.entry(slot).or_default().push((ti, object));
+        }
+    }
+    by_key
+}
+
 fn sort_key(name: &str) -> (String, String) {
     (name_key(name), name.to_owned())
 }
@@ -119,26 +153,13 @@ pub fn import(input: &ImportInput<'_>) -> Imported {
         .collect();
 
     // ---- users ----
-    let mut by_key: BTreeMap<(String, String), Vec<(usize, &LiveUser)>> = BTreeMap::new();
-    let mut first_spelling: HashMap<String, (String, String)> = HashMap::new();
-    for (ti, t) in tenants.iter().enumerate() {
-        let mut seen = HashSet::new();
-        for u in &t.live.users {
-            let key = name_key(&u.user_name);
-            if !seen.insert(key.clone()) {
-                out.notes.push(format!(
-                    "user `{}` appears twice on `{}` (user names are case-insensitive); only the first is imported",
-                    u.user_name, t.name
-                ));
-                continue;
-            }
-            let slot = first_spelling
-                .entry(key)
-                .or_insert_with(|| sort_key(&u.user_name))
-                .clone();
-            by_key.entry(slot).or_default().push((ti, u));
-        }
-    }
+    let by_key = by_name(
+        &tenants,
+        &mut out.notes,
+        "user",
+        |t| &t.live.users,
+        |u| &u.user_name,
+    );
     for ((key, _), entries) in &by_key {
         if let Some(declared) = input.declared_users.get(key) {
             out.already_declared += 1;
@@ -240,26 +261,13 @@ pub fn import(input: &ImportInput<'_>) -> Imported {
     }
 
     // ---- groups ----
-    let mut by_key: BTreeMap<(String, String), Vec<(usize, &LiveGroup)>> = BTreeMap::new();
-    let mut first_spelling: HashMap<String, (String, String)> = HashMap::new();
-    for (ti, t) in tenants.iter().enumerate() {
-        let mut seen = HashSet::new();
-        for g in &t.live.groups {
-            let key = name_key(&g.name);
-            if !seen.insert(key.clone()) {
-                out.notes.push(format!(
-                    "group `{}` appears twice on `{}` (group names are case-insensitive); only the first is imported",
-                    g.name, t.name
-                ));
-                continue;
-            }
-            let slot = first_spelling
-                .entry(key)
-                .or_insert_with(|| sort_key(&g.name))
-                .clone();
-            by_key.entry(slot).or_default().push((ti, g));
-        }
-    }
+    let by_key = by_name(
+        &tenants,
+        &mut out.notes,
+        "group",
+        |t| &t.live.groups,
+        |g| &g.name,
+    );
     let users_by_id: Vec<HashMap<&str, &LiveUser>> = tenants
         .iter()
         .map(|t| t.live.users.iter().map(|u| (u.id.as_str(), u)).collect())
