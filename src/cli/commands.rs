@@ -43,9 +43,8 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
     }
 }
 
-pub(super) fn load_config(cli: &Cli) -> Result<Config, Failure> {
+pub(super) fn load_config(cli: &Cli, out: Output) -> Result<Config, Failure> {
     let config = config::load(&cli.global.config).map_err(|e| Failure(e.to_string()))?;
-    let out = Output::new(&cli.global);
     for warning in config::dialect_checks::warnings(&config) {
         out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
     }
@@ -62,7 +61,7 @@ pub(super) fn state_store(cli: &Cli, config: &Config) -> StateStore {
 }
 
 fn validate(cli: &Cli, out: Output) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let users: usize = config.desired.values().map(|t| t.users.len()).sum();
     let groups: usize = config.desired.values().map(|t| t.groups.len()).sum();
     out.print(&format!(
@@ -156,7 +155,7 @@ fn fold_refresh(state: &mut State, config: &Config, live: &HashMap<String, LiveT
 }
 
 async fn refresh(cli: &Cli, out: Output, args: &RefreshArgs) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let store = state_store(cli, &config);
     let _lock = store.lock("refresh")?;
     let loaded = store.load()?;
@@ -264,7 +263,7 @@ fn guard(
 }
 
 async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let store = state_store(cli, &config);
     let state = store.load()?.state;
     let targets = super::targets::resolve(&args.targets, &config, &state)?;
@@ -342,7 +341,7 @@ impl Recorder for JournalRecorder {
 }
 
 async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let store = state_store(cli, &config);
     let _lock = store.lock("apply")?;
     let loaded = store.load()?;

@@ -23,7 +23,7 @@ use super::tenants::Tenants;
 use super::{ExitStatus, Failure};
 
 pub async fn import(cli: &Cli, out: Output, args: &ImportArgs) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let selected: Vec<String> = match &args.tenant {
         Some(name) if config.tenants.contains_key(name) => vec![name.clone()],
         Some(name) => {

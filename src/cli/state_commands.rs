@@ -12,7 +12,7 @@ use super::output::Output;
 use super::{ExitStatus, Failure};
 
 pub fn dispatch(cli: &Cli, out: Output, command: &StateCommand) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli)?;
+    let config = load_config(cli, out)?;
     let store = state_store(cli, &config);
     match command {
         StateCommand::List => {
