@@ -22,6 +22,10 @@ use zsc::secret::Secret;
 
 const TOKEN: &str = "bench-token";
 
+/// The allocator the zsc binary uses (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("emulator-child") {

@@ -64,6 +64,40 @@ fn refresh_smoke_reads_every_page_once() {
     .is_empty());
 }
 
+/// User listings ask the server to leave users' `groups` out; a server that refuses the
+/// parameter costs one request more and the read is the same.
+#[test]
+fn refresh_reads_the_same_from_a_server_that_refuses_attribute_projection() {
+    let mut reads = Vec::new();
+    for refuse in [false, true] {
+        let env = Env::with_emulator(Dialect::Zia);
+        let world = bench::world(
+            Size {
+                users: 120,
+                groups: 6,
+                groups_per_user: 2,
+            },
+            0.0,
+        );
+        env.emulator()
+            .replace_data(bench::emulator_data(&world.live));
+        env.set_faults(zsc::emulator::Faults {
+            refuse_projection: refuse,
+            ..Default::default()
+        });
+        let live = env
+            .rt
+            .block_on(client(&env, Some(50)).read_tenant(&Expected::default()))
+            .expect("refresh");
+        // 3 pages of users and 1 of groups, plus the refused first page.
+        let requests = env.emulator().stats().requests;
+        assert_eq!(requests, if refuse { 5 } else { 4 }, "refuse={refuse}");
+        reads.push(live);
+    }
+    assert_eq!(reads[0], reads[1]);
+    assert_eq!(reads[0].users.len(), 120);
+}
+
 #[test]
 fn apply_smoke_spends_one_request_per_user_and_group() {
     for dialect in [Dialect::Scim, Dialect::Zpa] {

@@ -62,6 +62,9 @@ pub struct Faults {
     /// if that many objects were inserted at the front while a client pages: later pages
     /// repeat objects of earlier ones, and the last ones are never listed.
     pub shift_pages: Option<usize>,
+    /// Listings that carry `attributes` or `excludedAttributes` answer 400: a server without
+    /// RFC 7644 §3.4.2.5 projection.
+    pub refuse_projection: bool,
 }
 
 /// How the emulator answers `GET /ServiceProviderConfig`.

@@ -34,7 +34,7 @@ mod tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,8 @@ pub(crate) struct Shared {
     pub dialect: Dialect,
     token: String,
     pub base_url: String,
-    pub store: Mutex<Store>,
+    /// Reads (listings, gets) share it, so pages render in parallel; writes take it alone.
+    pub store: RwLock<Store>,
     pub faults: Mutex<FaultState>,
     pub stats: Mutex<Stats>,
     pub persister: Option<Persister>,
@@ -131,8 +132,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    /// The store for a write.
+    pub fn store(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The store for a read, shared with other readers.
+    pub fn store_read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn faults(&self) -> MutexGuard<'_, FaultState> {
@@ -224,7 +231,7 @@ pub async fn serve(
         dialect: options.dialect,
         token: options.token,
         base_url: base_url.clone(),
-        store: Mutex::new(store),
+        store: RwLock::new(store),
         faults: Mutex::new(FaultState::new(options.faults)),
         stats: Mutex::new(Stats::default()),
         persister,

@@ -9,7 +9,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use super::error::EmulatorError;
 use super::store::Store;
@@ -51,13 +51,13 @@ impl Persister {
     }
 
     /// Make sure the store's state at `version` (or later) is on disk.
-    pub fn save(&self, store: &Mutex<Store>, version: u64) -> Result<(), EmulatorError> {
+    pub fn save(&self, store: &RwLock<Store>, version: u64) -> Result<(), EmulatorError> {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         if *written >= version {
             return Ok(());
         }
         let (bytes, current) = {
-            let store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let store = store.read().unwrap_or_else(|e| e.into_inner());
             let bytes =
                 serde_json::to_vec(&store.to_data()).map_err(|e| EmulatorError::WriteData {
                     path: self.path.clone(),

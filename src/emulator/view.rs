@@ -4,9 +4,12 @@
 //!
 //! Read-only over the store; nothing here changes data or decides status codes.
 
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
-use crate::scim::wire::{WireGroup, WireMember, GROUP_SCHEMA};
+use crate::scim::wire::{
+    WireEmail, WireEnterprise, WireMeta, WireName, ENTERPRISE_SCHEMA, GROUP_SCHEMA,
+};
 
 use super::quirks::quirks;
 use super::store::{GroupRec, Store, UserRec};
@@ -43,8 +46,16 @@ impl Projection {
         }
     }
 
+    /// Whether the request asked for a projection at all.
+    pub fn is_some(&self) -> bool {
+        self.only.is_some() || !self.excluded.is_empty()
+    }
+
     /// Whether the top-level attribute `key` is returned.
     pub fn wants(&self, key: &str) -> bool {
+        if !self.is_some() {
+            return true;
+        }
         let key = key.to_ascii_lowercase();
         if key == "id" || key == "schemas" {
             return true;
@@ -61,76 +72,225 @@ impl Projection {
             }),
         }
     }
-
-    fn apply(&self, value: &mut Value) {
-        if self.only.is_none() && self.excluded.is_empty() {
-            return;
-        }
-        if let Value::Object(object) = value {
-            object.retain(|key, _| self.wants(key));
-        }
-    }
 }
 
 impl View<'_> {
-    /// A user as the dialect answers it.
-    pub fn user(&self, store: &Store, rec: &UserRec) -> Value {
+    /// A user as the dialect answers it, rendered on its own.
+    pub fn render_user(&self, store: &Store, rec: &UserRec) -> Box<RawValue> {
+        raw(&self.user(store, rec))
+    }
+
+    /// A group as [`View::group`] shows it, rendered on its own.
+    pub fn render_group(&self, store: &Store, rec: &GroupRec, with_members: bool) -> Box<RawValue> {
+        raw(&self.group(store, rec, with_members))
+    }
+
+    /// A user as the dialect answers it, to serialise while the store is borrowed.
+    pub fn user<'a>(&'a self, store: &'a Store, rec: &'a UserRec) -> impl Serialize + 'a {
         let rules = store.rules();
-        let mut user = rec.user.clone();
-        let id = rec.id().to_owned();
-        if let Some(meta) = &mut user.meta {
-            meta.location = Some(format!("{}/Users/{id}", self.base_url));
-        }
-        let groups = if self.projection.wants("groups") {
-            rec.groups.as_slice()
-        } else {
-            &[]
-        };
-        user.groups = groups
-            .iter()
-            .filter_map(|key| store.group(*key))
-            .map(|group| WireMember {
-                value: group.id.clone(),
-                display: Some(group.display_name.clone()),
-                reference: Some(format!("{}/Groups/{}", self.base_url, group.id)),
-            })
-            .collect();
         let quirks = quirks(rules.dialect);
-        if quirks.department_top_level {
-            user.department = user.enterprise.as_ref().and_then(|e| e.department.clone());
-        }
-        let mut value = serde_json::to_value(&user).unwrap_or(Value::Null);
-        if let Value::Object(object) = &mut value {
-            if rules.spec.active_as_string {
-                if let Some(Value::Bool(active)) = object.get("active") {
-                    let text = active.to_string();
-                    object.insert("active".to_owned(), Value::String(text));
+        let user = &rec.user;
+        let id = rec.id();
+        let p = &self.projection;
+        let keep = |key: &str| p.wants(key);
+        let groups: Vec<RefOut> = if keep("groups") {
+            rec.groups
+                .iter()
+                .filter_map(|key| store.group(*key))
+                .map(|group| RefOut {
+                    value: &group.id,
+                    display: Some(&group.display_name),
+                    reference: Some(Location::new(self.base_url, "Groups", &group.id)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let department = user
+            .enterprise
+            .as_ref()
+            .and_then(|e| e.department.as_deref());
+        let out = UserOut {
+            schemas: &user.schemas,
+            id,
+            user_name: keep("userName").then_some(user.user_name.as_str()),
+            name: user.name.as_ref().filter(|_| keep("name")),
+            display_name: user.display_name.as_deref().filter(|_| keep("displayName")),
+            emails: if keep("emails") { &user.emails } else { &[] },
+            active: user.active.filter(|_| keep("active")).map(|active| {
+                if rules.spec.active_as_string {
+                    Active::Text(if active { "true" } else { "false" })
+                } else {
+                    Active::Bool(active)
                 }
-            }
-            if let Some(user_type) = quirks.user_type {
-                object.insert("userType".to_owned(), Value::String(user_type.to_owned()));
-            }
-        }
-        self.projection.apply(&mut value);
-        value
+            }),
+            external_id: user.external_id.as_deref().filter(|_| keep("externalId")),
+            department: department.filter(|_| quirks.department_top_level && keep("department")),
+            enterprise: user.enterprise.as_ref().filter(|_| keep(ENTERPRISE_SCHEMA)),
+            groups,
+            meta: user
+                .meta
+                .as_ref()
+                .filter(|_| keep("meta"))
+                .map(|meta| MetaOut::new(meta, Location::new(self.base_url, "Users", id))),
+            user_type: quirks.user_type.filter(|_| keep("userType")),
+        };
+        out
     }
 
     /// A group, with its members when `with_members` and the projection wants them.
-    pub fn group(&self, store: &Store, rec: &GroupRec, with_members: bool) -> Value {
-        let with_members = with_members && self.projection.wants("members");
-        let mut meta = rec.meta.clone();
-        meta.location = Some(format!("{}/Groups/{}", self.base_url, rec.id));
-        let group = WireGroup {
-            schemas: vec![GROUP_SCHEMA.to_owned()],
-            id: Some(rec.id.clone()),
-            display_name: rec.display_name.clone(),
-            members: with_members.then(|| store.members_of(rec)),
-            external_id: rec.external_id.clone(),
-            meta: Some(meta),
+    pub fn group<'a>(
+        &'a self,
+        store: &'a Store,
+        rec: &'a GroupRec,
+        with_members: bool,
+    ) -> impl Serialize + 'a {
+        let keep = |key: &str| self.projection.wants(key);
+        let members = (with_members && keep("members")).then(|| {
+            let known = rec
+                .member_keys()
+                .into_iter()
+                .filter_map(|key| store.user(key))
+                .map(|user| RefOut {
+                    value: user.id(),
+                    display: Some(&user.user.user_name),
+                    reference: None,
+                });
+            let dangling = rec.dangling.iter().map(|id| RefOut {
+                value: id,
+                display: None,
+                reference: None,
+            });
+            known.chain(dangling).collect()
+        });
+        let out = GroupOut {
+            schemas: [GROUP_SCHEMA],
+            id: &rec.id,
+            display_name: keep("displayName").then_some(rec.display_name.as_str()),
+            members,
+            external_id: rec.external_id.as_deref().filter(|_| keep("externalId")),
+            meta: keep("meta")
+                .then(|| MetaOut::new(&rec.meta, Location::new(self.base_url, "Groups", &rec.id))),
         };
-        let mut value = serde_json::to_value(&group).unwrap_or(Value::Null);
-        self.projection.apply(&mut value);
-        value
+        out
+    }
+}
+
+// What goes on the wire, borrowed from the store: serialised straight to text, with no
+// intermediate `serde_json::Value` (a listing of 1,000 groups of 100 members would otherwise
+// build and drop a tree of 100,000 maps). A `None` is an attribute the resource lacks or the
+// projection leaves out.
+
+fn raw(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
+        // Serialising borrowed strings and numbers cannot fail; `null` keeps the type total.
+        RawValue::from_string("null".to_owned()).expect("null is JSON")
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserOut<'a> {
+    schemas: &'a [String],
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a WireName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    emails: &'a [WireEmail],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active: Option<Active>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    /// ZIA's copy of the enterprise department at the top level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    department: Option<&'a str>,
+    #[serde(rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enterprise: Option<&'a WireEnterprise>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<RefOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<MetaOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_type: Option<&'static str>,
+}
+
+/// `active` as a JSON boolean, or as ZPA's string.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Active {
+    Bool(bool),
+    Text(&'static str),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupOut<'a> {
+    schemas: [&'static str; 1],
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<Vec<RefOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<MetaOut<'a>>,
+}
+
+/// A group member, or one of a user's groups.
+#[derive(Serialize)]
+struct RefOut<'a> {
+    value: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+    #[serde(rename = "$ref", skip_serializing_if = "Option::is_none")]
+    reference: Option<Location<'a>>,
+}
+
+/// `{base}/{resource}/{id}`, written straight into the output.
+struct Location<'a> {
+    base: &'a str,
+    resource: &'static str,
+    id: &'a str,
+}
+
+impl<'a> Location<'a> {
+    fn new(base: &'a str, resource: &'static str, id: &'a str) -> Self {
+        Location { base, resource, id }
+    }
+}
+
+impl Serialize for Location<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}/{}/{}", self.base, self.resource, self.id))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<&'a str>,
+    location: Location<'a>,
+}
+
+impl<'a> MetaOut<'a> {
+    fn new(meta: &'a WireMeta, location: Location<'a>) -> Self {
+        MetaOut {
+            resource_type: meta.resource_type.as_deref(),
+            created: meta.created.as_deref(),
+            last_modified: meta.last_modified.as_deref(),
+            location,
+        }
     }
 }
 

@@ -310,7 +310,15 @@ impl ScimClient {
     }
 
     async fn read_users(&self, expected: &[String]) -> Result<Vec<LiveUser>, ScimError> {
-        let listing: Listing<WireUser> = self.list_complete("Users").await?;
+        // Users' read-only `groups` repeat every membership (with a `$ref` URL each): as large
+        // as the group listing itself. zsc reads memberships from the groups, so it asks the
+        // server to leave them out (RFC 7644 §3.4.2.5), and reads them anyway from a server
+        // that refuses the parameter.
+        let extra = format!("&{}=groups", self.inner.spec.exclude_param);
+        let listing: Listing<WireUser> = match self.list_complete("Users", &extra).await {
+            Err(ScimError::Status { status: 400, .. }) => self.list_complete("Users", "").await?,
+            listing => listing?,
+        };
         let mut users: Vec<LiveUser> = listing
             .items
             .into_iter()
@@ -338,7 +346,7 @@ impl ScimClient {
     /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
     /// request per group.
     async fn read_groups(&self, expected: &[String]) -> Result<Vec<LiveGroup>, ScimError> {
-        let listing: Listing<WireGroup> = self.list_complete("Groups").await?;
+        let listing: Listing<WireGroup> = self.list_complete("Groups", "").await?;
         let mut groups: Vec<LiveGroup> = Vec::with_capacity(listing.items.len());
         let mut need_members = Vec::new();
         for (i, g) in listing.items.into_iter().enumerate() {
@@ -504,11 +512,11 @@ impl ScimClient {
     /// Page through a resource, reading it twice if the first pass comes back short of the
     /// server's totalResults (a page shifted under a concurrent change, or a server that skips
     /// objects); the result holds each id once and says how many are still unaccounted for.
-    async fn list_complete<T>(&self, resource: &str) -> Result<Listing<T>, ScimError>
+    async fn list_complete<T>(&self, resource: &str, extra: &str) -> Result<Listing<T>, ScimError>
     where
         T: DeserializeOwned + HasId + Send + 'static,
     {
-        let first = self.list_all::<T>(resource, "").await?;
+        let first = self.list_all::<T>(resource, extra).await?;
         if first.shortfall == 0 {
             return Ok(first);
         }
@@ -517,7 +525,7 @@ impl ScimClient {
             first.items.len(),
             first.total
         );
-        let second = self.list_all::<T>(resource, "").await?;
+        let second = self.list_all::<T>(resource, extra).await?;
         let total = first.total.max(second.total);
         let items = dedup_by_id(first.items.into_iter().chain(second.items).collect());
         Ok(Listing::new(items, total))
@@ -973,10 +981,17 @@ impl HasId for WireGroup {
 }
 
 fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {
-    let mut seen = HashSet::with_capacity(items.len());
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(items.len());
+        items.iter().map(|i| seen.insert(i.id())).collect()
+    };
+    if keep.iter().all(|k| *k) {
+        return items;
+    }
     items
         .into_iter()
-        .filter(|i| seen.insert(i.id().to_owned()))
+        .zip(keep)
+        .filter_map(|(item, keep)| keep.then_some(item))
         .collect()
 }
 

@@ -119,9 +119,17 @@ pub struct WireMeta {
 pub struct WireMember {
     #[serde(default, deserialize_with = "string_or_number")]
     pub value: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written (the userName, as Zscaler's examples send it) but never parsed: zsc and the
+    /// emulator identify members by `value` alone, and a million-member listing would
+    /// otherwise allocate a million unused strings.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
-    #[serde(rename = "$ref", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "$ref",
+        default,
+        skip_deserializing,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference: Option<String>,
 }
 
@@ -304,45 +312,55 @@ impl WireUser {
 
     /// The managed attributes this resource holds.
     pub fn attrs(&self) -> UserAttrs {
-        let name = self.name.as_ref();
-        let email = self
-            .emails
-            .iter()
-            .find(|e| e.primary == Some(true))
-            .or_else(|| self.emails.first())
-            .map(|e| e.value.clone());
-        let department = self
-            .enterprise
-            .as_ref()
-            .and_then(|e| e.department.clone())
-            .or_else(|| self.department.clone());
-        UserAttrs {
-            display_name: self.display_name.clone(),
-            given_name: name.and_then(|n| n.given_name.clone()),
-            family_name: name.and_then(|n| n.family_name.clone()),
-            email,
+        self.clone().into_attrs()
+    }
+
+    /// The managed attributes, moved out (a listing converts 100,000 of these).
+    pub fn into_attrs(self) -> UserAttrs {
+        let WireUser {
+            name,
+            display_name,
+            emails,
+            external_id,
             department,
-            external_id: self.external_id.clone(),
+            enterprise,
+            ..
+        } = self;
+        let (given_name, family_name) =
+            name.map_or((None, None), |n| (n.given_name, n.family_name));
+        let primary = emails
+            .iter()
+            .position(|e| e.primary == Some(true))
+            .unwrap_or(0);
+        let email = emails.into_iter().nth(primary).map(|e| e.value);
+        UserAttrs {
+            display_name,
+            given_name,
+            family_name,
+            email,
+            department: enterprise.and_then(|e| e.department).or(department),
+            external_id,
         }
     }
 
     /// Convert to the model; a resource without an id is a protocol error.
-    pub fn into_live(self) -> Result<LiveUser, String> {
-        let attrs = self.attrs();
+    pub fn into_live(mut self) -> Result<LiveUser, String> {
+        let user_name = std::mem::take(&mut self.user_name);
         let id = self
             .id
+            .take()
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| format!("user `{}` has no id", self.user_name))?;
-        if self.user_name.is_empty() {
+            .ok_or_else(|| format!("user `{user_name}` has no id"))?;
+        if user_name.is_empty() {
             return Err(format!("user `{id}` has no userName"));
         }
         Ok(LiveUser {
             id,
-            user_name: self.user_name,
+            user_name,
             // RFC 7643 §4.1.1: absent `active` means the server does not track it; treat as
             // active, as every Zscaler example that omits it does.
             active: self.active.unwrap_or(true),
-            attrs,
+            attrs: self.into_attrs(),
         })
     }
 }
@@ -375,41 +393,116 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
     Ok(opt_string_or_number(d)?.unwrap_or_default())
 }
 
+// The flexible fields below are read with visitors rather than through `serde_json::Value`: a
+// 100,000-user listing has hundreds of thousands of them, and a `Value` costs an extra
+// allocation and a dispatch each.
+
+/// What a scalar visitor accepted; each field's visitor says which kinds it takes.
+enum Scalar<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Null,
+}
+
+/// Accepts any scalar; `.0` is what the field expects, for serde's "invalid type" message.
+struct ScalarVisitor(&'static str);
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(v.into()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(v.to_owned().into()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(v.into()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::U64(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::I64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::F64(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Read a scalar (or null); an object or array is an error naming what was `expected`.
+fn scalar<'de, D: Deserializer<'de>>(
+    d: D,
+    expected: &'static str,
+) -> Result<Scalar<'de>, D::Error> {
+    d.deserialize_option(ScalarVisitor(expected))
+}
+
+impl std::fmt::Display for Scalar<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Scalar::Str(s) => write!(f, "{:?}", s),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::U64(n) => write!(f, "{n}"),
+            Scalar::I64(n) => write!(f, "{n}"),
+            Scalar::F64(n) => write!(f, "{n}"),
+            Scalar::Null => f.write_str("null"),
+        }
+    }
+}
+
 fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!(
+    match scalar(d, "a string or a number")? {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) => Ok(Some(s.into_owned())),
+        Scalar::U64(n) => Ok(Some(n.to_string())),
+        Scalar::I64(n) => Ok(Some(n.to_string())),
+        Scalar::F64(n) => Ok(Some(n.to_string())),
+        other @ Scalar::Bool(_) => Err(serde::de::Error::custom(format!(
             "expected a string or a number, found {other}"
         ))),
     }
 }
 
 fn opt_flexible_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(b)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(serde::de::Error::custom(format!(
+    match scalar(d, "a boolean")? {
+        Scalar::Null => Ok(None),
+        Scalar::Bool(b) => Ok(Some(b)),
+        Scalar::Str(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Scalar::Str(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        other => Err(serde::de::Error::custom(format!(
             "expected a boolean, found {other}"
         ))),
     }
 }
 
 fn opt_u64_flexible<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected a count, found {n}"))),
-        Some(Value::String(s)) => s
+    match scalar(d, "a count")? {
+        Scalar::Null => Ok(None),
+        Scalar::U64(n) => Ok(Some(n)),
+        Scalar::Str(s) => s
             .parse()
             .map(Some)
             .map_err(|_| serde::de::Error::custom(format!("expected a count, found `{s}`"))),
-        Some(other) => Err(serde::de::Error::custom(format!(
+        other => Err(serde::de::Error::custom(format!(
             "expected a count, found {other}"
         ))),
     }

@@ -6,7 +6,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::scim::wire::{PatchRequest, WireGroup};
 
@@ -28,24 +28,23 @@ pub(super) async fn list_groups(
         let f = faults.faults();
         (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
     };
-    let body = {
-        let mut store = app.store();
-        let (total, mut keys) =
-            store.page_groups(page.filter.as_ref(), page.start_index - 1, page.count)?;
-        match (&page.filter, omit) {
-            (Some(_), _) if lookups_fail => keys.clear(),
-            (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
-            _ => {}
-        }
-        let view = view(&app, params.projection());
-        let resources = keys
-            .iter()
-            .filter_map(|key| store.group(*key))
-            .map(|rec| view.group(&store, rec, with_members))
-            .collect();
-        list_body(&app, &page, total, resources)
-    };
-    Ok(scim_json(StatusCode::OK, &body))
+    let store = app.store_read();
+    let (total, mut keys) =
+        store.page_groups(page.filter.as_ref(), page.start_index - 1, page.count)?;
+    match (&page.filter, omit) {
+        (Some(_), _) if lookups_fail => keys.clear(),
+        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
+        _ => {}
+    }
+    let view = view(&app, params.projection());
+    let resources = keys
+        .iter()
+        .filter_map(|key| store.group(*key))
+        .map(|rec| view.group(&store, rec, with_members))
+        .collect::<Vec<_>>();
+    // Serialised here, under the shared lock the borrowed resources need.
+    let response = scim_json(StatusCode::OK, &list_body(&app, &page, total, resources));
+    Ok(response)
 }
 
 /// One group, always with its members unless the projection leaves them out.
@@ -54,12 +53,12 @@ fn render_group(
     store: &crate::emulator::store::Store,
     id: &str,
     projection: Projection,
-) -> Result<Value, ApiError> {
+) -> Result<Box<RawValue>, ApiError> {
     let key = store.group_key(id)?;
     let rec = store
         .group(key)
         .ok_or_else(|| ApiError::not_found(format!("no group has id `{id}`")))?;
-    Ok(view(app, projection).group(store, rec, true))
+    Ok(view(app, projection).render_group(store, rec, true))
 }
 
 pub(super) async fn get_group(
@@ -69,7 +68,7 @@ pub(super) async fn get_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let params = Params::from(query)?;
-    let body = render_group(&app, &app.store(), &id, params.projection())?;
+    let body = render_group(&app, &app.store_read(), &id, params.projection())?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -88,7 +87,7 @@ pub(super) async fn create_group(
             .group(key)
             .ok_or_else(|| ApiError::internal("the new group vanished"))?;
         (
-            view(&app, projection).group(&store, rec, true),
+            view(&app, projection).render_group(&store, rec, true),
             rec.id.clone(),
             store.version(),
         )

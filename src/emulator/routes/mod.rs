@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::discovery;
 use super::error::{ApiError, SCIM_CONTENT_TYPE};
@@ -105,7 +104,7 @@ pub(crate) fn scim_json(status: StatusCode, body: &impl Serialize) -> Response {
     }
 }
 
-pub(super) fn created(body: &Value, location: String) -> Response {
+pub(super) fn created(body: &impl Serialize, location: String) -> Response {
     let mut response = scim_json(StatusCode::CREATED, body);
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);

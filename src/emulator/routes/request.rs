@@ -7,7 +7,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::scim::wire::{ListResponse, LIST_SCHEMA};
 
@@ -78,6 +77,11 @@ pub(super) struct PageRequest {
 
 pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, ApiError> {
     let spec = app.dialect.spec();
+    if app.faults().faults().refuse_projection && params.projection().is_some() {
+        return Err(ApiError::invalid_value(
+            "this server does not support `attributes` or `excludedAttributes`",
+        ));
+    }
     let cap = match app.faults().faults().page_size_cap {
         Some(cap) => cap.min(spec.max_page_size),
         None => spec.max_page_size,
@@ -104,12 +108,12 @@ pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, Ap
     })
 }
 
-pub(super) fn list_body(
+pub(super) fn list_body<T>(
     app: &App,
     page: &PageRequest,
     total: usize,
-    resources: Vec<Value>,
-) -> ListResponse<Value> {
+    resources: Vec<T>,
+) -> ListResponse<T> {
     let items = if quirks(app.dialect).items_per_page_is_page_size {
         page.count
     } else {
@@ -147,7 +151,7 @@ pub(super) fn parse_body<T: DeserializeOwned>(
             ));
         }
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
     })?;
     serde_json::from_value(value).map_err(|e| {

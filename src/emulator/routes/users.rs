@@ -27,24 +27,23 @@ pub(super) async fn list_users(
         let f = faults.faults();
         (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
     };
-    let body = {
-        let mut store = app.store();
-        let (total, mut keys) =
-            store.page_users(page.filter.as_ref(), page.start_index - 1, page.count)?;
-        match (&page.filter, omit) {
-            (Some(_), _) if lookups_fail => keys.clear(),
-            (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
-            _ => {}
-        }
-        let view = view(&app, params.projection());
-        let resources = keys
-            .iter()
-            .filter_map(|key| store.user(*key))
-            .map(|rec| view.user(&store, rec))
-            .collect();
-        list_body(&app, &page, total, resources)
-    };
-    Ok(scim_json(StatusCode::OK, &body))
+    let store = app.store_read();
+    let (total, mut keys) =
+        store.page_users(page.filter.as_ref(), page.start_index - 1, page.count)?;
+    match (&page.filter, omit) {
+        (Some(_), _) if lookups_fail => keys.clear(),
+        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
+        _ => {}
+    }
+    let view = view(&app, params.projection());
+    let resources = keys
+        .iter()
+        .filter_map(|key| store.user(*key))
+        .map(|rec| view.user(&store, rec))
+        .collect::<Vec<_>>();
+    // Serialised here, under the shared lock the borrowed resources need.
+    let response = scim_json(StatusCode::OK, &list_body(&app, &page, total, resources));
+    Ok(response)
 }
 
 pub(super) async fn get_user(
@@ -55,12 +54,12 @@ pub(super) async fn get_user(
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
     let body = {
-        let store = app.store();
+        let store = app.store_read();
         let key = store.user_key(&id)?;
         let rec = store
             .user(key)
             .ok_or_else(|| ApiError::not_found(format!("no user has id `{id}`")))?;
-        view(&app, projection).user(&store, rec)
+        view(&app, projection).render_user(&store, rec)
     };
     Ok(scim_json(StatusCode::OK, &body))
 }
@@ -80,7 +79,7 @@ pub(super) async fn create_user(
             .user(key)
             .ok_or_else(|| ApiError::internal("the new user vanished"))?;
         (
-            view(&app, projection).user(&store, rec),
+            view(&app, projection).render_user(&store, rec),
             rec.id().to_owned(),
             store.version(),
         )
@@ -133,9 +132,9 @@ async fn write_user(
                 let rec = store
                     .user(key)
                     .ok_or_else(|| ApiError::internal("the user vanished"))?;
-                view.user(&store, rec)
+                view.render_user(&store, rec)
             }
-            UserWrite::Deleted(rec) => view.user(&store, &rec),
+            UserWrite::Deleted(rec) => view.render_user(&store, &rec),
         };
         (body, store.version())
     };

@@ -163,7 +163,7 @@ impl Store {
         }
         self.group_by_id.remove(&group.id);
         self.group_by_name.remove(&name_key(&group.display_name));
-        self.group_order = None;
+        self.group_order.take();
         self.version += 1;
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Store {
         self.group_by_id.insert(group.id.clone(), key);
         self.group_by_name
             .insert(name_key(&group.display_name), key);
-        if let Some(order) = &mut self.group_order {
+        if let Some(order) = self.group_order.get_mut() {
             order.push(key);
         }
         self.groups.push(Some(group));

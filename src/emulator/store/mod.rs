@@ -14,6 +14,7 @@ mod ids;
 mod users;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use crate::dialect::{Dialect, DialectSpec};
 use crate::model::name_key;
@@ -106,12 +107,13 @@ pub(crate) struct Store {
     users: Vec<Option<UserRec>>,
     user_by_id: HashMap<String, Key>,
     user_by_name: HashMap<String, Key>,
-    /// Live user keys in order; `None` after a delete until the next list rebuilds it.
-    user_order: Option<Vec<Key>>,
+    /// Live user keys in order; empty after a delete until the next list rebuilds it (lists
+    /// run under a shared lock, so the rebuild goes through a `OnceLock`).
+    user_order: OnceLock<Vec<Key>>,
     groups: Vec<Option<GroupRec>>,
     group_by_id: HashMap<String, Key>,
     group_by_name: HashMap<String, Key>,
-    group_order: Option<Vec<Key>>,
+    group_order: OnceLock<Vec<Key>>,
     ids: IdGen,
     /// Bumped by every successful mutation; persistence writes each version at most once.
     version: u64,
@@ -130,11 +132,11 @@ impl Store {
             users: Vec::new(),
             user_by_id: HashMap::new(),
             user_by_name: HashMap::new(),
-            user_order: Some(Vec::new()),
+            user_order: OnceLock::from(Vec::new()),
             groups: Vec::new(),
             group_by_id: HashMap::new(),
             group_by_name: HashMap::new(),
-            group_order: Some(Vec::new()),
+            group_order: OnceLock::from(Vec::new()),
             ids: IdGen::new(seed),
             version: 0,
         }
@@ -327,7 +329,7 @@ impl Store {
     /// One page of users: the total matching and the keys from `start` (0-based), at most
     /// `count`.
     pub fn page_users(
-        &mut self,
+        &self,
         filter: Option<&EqFilter>,
         start: usize,
         count: usize,
@@ -357,7 +359,7 @@ impl Store {
 
     /// One page of groups, as [`Store::page_users`].
     pub fn page_groups(
-        &mut self,
+        &self,
         filter: Option<&EqFilter>,
         start: usize,
         count: usize,
@@ -384,18 +386,12 @@ impl Store {
         })
     }
 
-    fn live_user_keys(&mut self) -> &[Key] {
-        let users = &self.users;
-        self.user_order
-            .get_or_insert_with(|| live_keys(users))
-            .as_slice()
+    fn live_user_keys(&self) -> &[Key] {
+        self.user_order.get_or_init(|| live_keys(&self.users))
     }
 
-    fn live_group_keys(&mut self) -> &[Key] {
-        let groups = &self.groups;
-        self.group_order
-            .get_or_insert_with(|| live_keys(groups))
-            .as_slice()
+    fn live_group_keys(&self) -> &[Key] {
+        self.group_order.get_or_init(|| live_keys(&self.groups))
     }
 
     fn id_taken(&self, id: &str) -> bool {

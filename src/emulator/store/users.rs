@@ -100,7 +100,7 @@ impl Store {
         }
         self.user_by_id.remove(rec.id());
         self.user_by_name.remove(&name_key(&rec.user.user_name));
-        self.user_order = None;
+        self.user_order.take();
         Ok(rec)
     }
 
@@ -141,7 +141,7 @@ impl Store {
         self.user_by_id
             .insert(user.id.clone().unwrap_or_default(), key);
         self.user_by_name.insert(name_key(&user.user_name), key);
-        if let Some(order) = &mut self.user_order {
+        if let Some(order) = self.user_order.get_mut() {
             order.push(key);
         }
         self.users.push(Some(UserRec {

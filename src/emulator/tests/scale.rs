@@ -44,7 +44,7 @@ async fn a_benchmark_sized_tenant_stays_fast() {
 
     {
         let started = Instant::now();
-        let mut store = t.handle.shared.store();
+        let store = t.handle.shared.store();
         let (_, keys) = store.page_users(None, 5_000, 1_000).unwrap();
         let view = crate::emulator::view::View {
             base_url: "http://x/scim",
