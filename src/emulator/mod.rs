@@ -241,6 +241,11 @@ pub async fn serve(
     });
     let app = routes::router(Arc::clone(&shared));
     let (stop, stopped) = oneshot::channel::<()>();
+    // Answers go out as soon as they are written, as a real server's do (no Nagle delay
+    // between a response's head and its body).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

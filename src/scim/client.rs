@@ -105,6 +105,9 @@ pub(super) struct Inner {
     /// server's `maxResults` is smaller.
     pub(super) page_size: AtomicUsize,
     parallelism: usize,
+    /// `parallelism` permits: at most that many requests are in flight at once, whatever
+    /// reads them (a refresh lists users and groups side by side).
+    in_flight: Semaphore,
     pub(super) pacer: Pacer,
     backoff: Backoff,
     pub(super) requests: AtomicU64,
@@ -146,6 +149,7 @@ impl ScimClient {
                 spec,
                 page_size: AtomicUsize::new(page_size),
                 parallelism: options.parallelism.max(1),
+                in_flight: Semaphore::new(options.parallelism.max(1)),
                 pacer: Pacer::new(rate),
                 backoff: options.backoff,
                 requests: AtomicU64::new(0),
@@ -182,10 +186,13 @@ impl ScimClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            // Held for this attempt only: a request waiting out a backoff leaves its slot free.
+            let permit = inner.in_flight.acquire().await;
             inner.pacer.acquire().await;
             inner.requests.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let result = self.send_once(&method, &url, path, body.as_deref()).await;
+            drop(permit);
             let elapsed = started.elapsed();
             let error = match result {
                 Ok(answer) => {

@@ -47,7 +47,10 @@ impl Pacer {
             }
             start - now
         };
-        if !wait.is_zero() {
+        // tokio's timer counts whole milliseconds, so a shorter sleep would cost a full one:
+        // a request up to 1 ms early goes now. Its slot is still taken, so the rate over any
+        // stretch longer than that holds.
+        if wait >= Duration::from_millis(1) {
             tokio::time::sleep(wait).await;
         }
     }
