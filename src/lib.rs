@@ -24,6 +24,7 @@ pub mod config;
 pub mod dialect;
 pub mod emulator;
 pub mod model;
+pub mod par;
 pub mod plan;
 pub mod render;
 pub mod scim;

@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::check::Sink;
 use super::diagnostic::{ConfigError, Diagnostic};
@@ -55,54 +54,14 @@ type Loaded = (String, Result<Root, (Spot, String)>);
 /// Read and parse every job's file, on up to as many threads as there are cores; results in
 /// job order.
 fn load_all(jobs: &[Job], precise: bool) -> Vec<Result<Loaded, ReadError>> {
-    let work = |job: &Job| -> Result<Loaded, ReadError> {
+    crate::par::map(jobs, 1, |job| {
         if let Some(total) = job.too_large {
             return Err(ReadError::TooLarge(total));
         }
         let text = read_file(&job.path)?;
         let parsed = parse(&text, precise);
         Ok((text, parsed))
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(jobs.len())
-        .min(8);
-    if threads <= 1 {
-        return jobs.iter().map(work).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Loaded, ReadError>>> = jobs.iter().map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(job) = jobs.get(index) else { break };
-                        done.push((index, work(job)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for worker in workers {
-            match worker.join() {
-                Ok(done) => {
-                    for (index, result) in done {
-                        if let Some(slot) = results.get_mut(index) {
-                            *slot = Some(result);
-                        }
-                    }
-                }
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(ReadError::Io(io::Error::other("file was not read")))))
-        .collect()
+    })
 }
 
 enum ReadError {

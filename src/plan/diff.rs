@@ -109,7 +109,11 @@ struct LiveIndex<'a> {
     /// Id → position in `live.users`.
     users_by_id: HashMap<&'a str, u32>,
     groups_by_key: HashMap<Cow<'a, str>, &'a LiveGroup>,
-    groups_by_id: HashMap<&'a str, &'a LiveGroup>,
+    /// Id → position in `live.groups`.
+    groups_by_id: HashMap<&'a str, usize>,
+    /// Per live group (in `live.groups` order): each member's position in `live.users`, or
+    /// NO_USER. Resolved up front on every core: a million memberships are a million lookups.
+    member_positions: Vec<Vec<u32>>,
     /// Per user position: the group generation in which it was seen as a live member, and in
     /// which a desired member matched it. Reused across groups, never cleared.
     marks: RefCell<Marks>,
@@ -119,6 +123,14 @@ struct Marks {
     generation: u32,
     present: Vec<u32>,
     kept: Vec<u32>,
+}
+
+/// A member position that is no live user.
+const NO_USER: u32 = u32::MAX;
+
+/// Each of `members`' position by `find`, or NO_USER.
+fn positions_of<'m>(members: &'m [String], find: impl Fn(&'m String) -> Option<u32>) -> Vec<u32> {
+    members.iter().map(|m| find(m).unwrap_or(NO_USER)).collect()
 }
 
 impl<'a> LiveIndex<'a> {
@@ -131,12 +143,21 @@ impl<'a> LiveIndex<'a> {
             users_by_key.insert(folded(&u.user_name), i);
             users_by_id.insert(u.id.as_str(), i);
         }
+        let member_positions = crate::par::map(&live.groups, 64, |g| {
+            positions_of(&g.members, |id| users_by_id.get(id.as_str()).copied())
+        });
         LiveIndex {
             live,
+            member_positions,
             users_by_key,
             users_by_id,
             groups_by_key: live.groups.iter().map(|g| (folded(&g.name), g)).collect(),
-            groups_by_id: live.groups.iter().map(|g| (g.id.as_str(), g)).collect(),
+            groups_by_id: live
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.id.as_str(), i))
+                .collect(),
             marks: RefCell::new(Marks {
                 generation: 0,
                 present: vec![0; n],
@@ -154,10 +175,21 @@ impl<'a> LiveIndex<'a> {
             .map(|i| &self.live.users[i as usize])
     }
 
-    fn user_by_id(&self, id: &str) -> Option<&'a LiveUser> {
-        self.users_by_id
-            .get(id)
-            .map(|&i| &self.live.users[i as usize])
+    fn group_by_id(&self, id: &str) -> Option<&'a LiveGroup> {
+        self.groups_by_id.get(id).map(|&i| &self.live.groups[i])
+    }
+
+    /// The members' user positions of `group`, one of `live.groups` (resolved now if another
+    /// group shares its id).
+    fn member_positions(&self, group: &LiveGroup) -> std::borrow::Cow<'_, [u32]> {
+        match self.groups_by_id.get(group.id.as_str()) {
+            Some(&i) if std::ptr::eq(&self.live.groups[i], group) => {
+                std::borrow::Cow::Borrowed(&self.member_positions[i])
+            }
+            _ => std::borrow::Cow::Owned(positions_of(&group.members, |id| {
+                self.users_by_id.get(id.as_str()).copied()
+            })),
+        }
     }
 
     fn group(&self, name: &str) -> Option<&'a LiveGroup> {
@@ -314,13 +346,20 @@ impl TenantDiff<'_> {
         let mut released: HashMap<String, String> = HashMap::new();
         let mut creates: Vec<(String, usize)> = Vec::new();
 
-        for want in &input.desired.groups {
+        // Every desired member resolved to a live user up front, on every core.
+        let users_by_key = &ix.users_by_key;
+        let wanted_positions = crate::par::map(&input.desired.groups, 64, |g| {
+            positions_of(&g.members, |m| {
+                users_by_key.get(folded(m).as_ref()).copied()
+            })
+        });
+        for (g, want) in input.desired.groups.iter().enumerate() {
             let key = folded(&want.name).into_owned();
             desired_keys.insert(key.clone());
             let managed = input.managed.groups.get(&key);
             let live = ix
                 .group(&want.name)
-                .or_else(|| managed.and_then(|m| ix.groups_by_id.get(m.id.as_str()).copied()))
+                .or_else(|| managed.and_then(|m| ix.group_by_id(&m.id)))
                 .or_else(|| want.renamed_from.as_deref().and_then(|from| ix.group(from)))
                 .filter(|g| !consumed.contains(g.id.as_str()));
             let address = group_address(t, &want.name);
@@ -344,8 +383,8 @@ impl TenantDiff<'_> {
                     note: None,
                 });
                 creates.push((key, idx));
-                for member in &want.members {
-                    let member_id = ix.user(member).map(|u| u.id.clone());
+                for (member, &i) in want.members.iter().zip(&wanted_positions[g]) {
+                    let member_id = ix.live.users.get(i as usize).map(|u| u.id.clone());
                     let mut depends_on = vec![address.clone()];
                     if member_id.is_none() {
                         depends_on.push(user_address(t, member));
@@ -402,7 +441,7 @@ impl TenantDiff<'_> {
                 });
             }
             let first = self.changes.len();
-            self.members(&want.name, &want.members, live, ix);
+            self.members(&want.name, &want.members, &wanted_positions[g], live, ix);
             if let Some(group_change) = group_change_address {
                 // Membership ops in state land under the group's new key: after the group's.
                 for change in &mut self.changes[first..] {
@@ -417,7 +456,7 @@ impl TenantDiff<'_> {
             }
             let live = ix
                 .group(&managed.name)
-                .or_else(|| ix.groups_by_id.get(managed.id.as_str()).copied())
+                .or_else(|| ix.group_by_id(&managed.id))
                 .filter(|g| !consumed.contains(g.id.as_str()));
             let Some(live) = live else { continue };
             consumed.insert(live.id.as_str());
@@ -453,18 +492,27 @@ impl TenantDiff<'_> {
     }
 
     /// Membership changes that make `live`'s members equal `wanted` (userNames).
-    fn members(&mut self, group: &str, wanted: &[String], live: &LiveGroup, ix: &LiveIndex<'_>) {
+    /// `wanted_positions`: each wanted member's position in `live.users` (or NO_USER).
+    fn members(
+        &mut self,
+        group: &str,
+        wanted: &[String],
+        wanted_positions: &[u32],
+        live: &LiveGroup,
+        ix: &LiveIndex<'_>,
+    ) {
         let t = self.tenant;
         let mut marks = ix.marks.borrow_mut();
         marks.generation += 1;
         let generation = marks.generation;
-        for id in &live.members {
-            if let Some(&i) = ix.users_by_id.get(id.as_str()) {
+        let positions = ix.member_positions(live);
+        for &i in positions.iter() {
+            if i != NO_USER {
                 marks.present[i as usize] = generation;
             }
         }
-        for member in wanted {
-            match ix.user_index(member) {
+        for (member, &i) in wanted.iter().zip(wanted_positions) {
+            match (i != NO_USER).then_some(i) {
                 Some(i) => {
                     marks.kept[i as usize] = generation;
                     if marks.present[i as usize] != generation {
@@ -493,19 +541,17 @@ impl TenantDiff<'_> {
             }
         }
         let mut removed = 0;
-        for id in &live.members {
+        for (id, &i) in live.members.iter().zip(positions.iter()) {
             // A member id that is no live user (dangling) is always removed.
-            let kept = ix
-                .users_by_id
-                .get(id.as_str())
-                .is_some_and(|&i| marks.kept[i as usize] == generation);
-            if kept {
+            if i != NO_USER && marks.kept[i as usize] == generation {
                 continue;
             }
             removed += 1;
-            let name = ix
-                .user_by_id(id)
-                .map_or(id.as_str(), |u| u.user_name.as_str());
+            let name = if i == NO_USER {
+                id.as_str()
+            } else {
+                ix.live.users[i as usize].user_name.as_str()
+            };
             self.push(membership(
                 t,
                 group,
