@@ -7,7 +7,12 @@
 //! declarations that file would have supplied.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+
+// foldhash, not SipHash: a 100,000-user configuration hashes a million member names here, and
+// configuration text is the user's own (no untrusted keys to flood the table with).
+use foldhash::{HashMap, HashMapExt};
 use std::path::{Path, PathBuf};
 
 use crate::dialect::Dialect;
@@ -719,7 +724,7 @@ impl Validator {
         let mut users: Vec<usize> = Vec::with_capacity(self.users.len());
         for (i, u) in self.users.iter().enumerate() {
             match user_index.entry(key(&u.user_name)) {
-                std::collections::hash_map::Entry::Occupied(first) => {
+                Entry::Occupied(first) => {
                     let first = &self.users[*first.get()];
                     sink.error(
                         u.pos.file,
@@ -731,7 +736,7 @@ impl Validator {
                         ),
                     );
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert(i);
                     users.push(i);
                 }
@@ -741,7 +746,7 @@ impl Validator {
         let mut groups: Vec<usize> = Vec::with_capacity(self.groups.len());
         for (i, g) in self.groups.iter().enumerate() {
             match group_index.entry(key(&g.name)) {
-                std::collections::hash_map::Entry::Occupied(first) => {
+                Entry::Occupied(first) => {
                     let first = &self.groups[*first.get()];
                     sink.error(
                         g.pos.file,
@@ -753,7 +758,7 @@ impl Validator {
                         ),
                     );
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert(i);
                     groups.push(i);
                 }
@@ -784,7 +789,7 @@ impl Validator {
                 continue;
             }
             match renames.entry(from_key) {
-                std::collections::hash_map::Entry::Occupied(first) => {
+                Entry::Occupied(first) => {
                     let first = &self.groups[*first.get()];
                     sink.error(
                         g.pos.file,
@@ -795,7 +800,7 @@ impl Validator {
                         ),
                     );
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert(gi);
                 }
             }
@@ -886,12 +891,21 @@ impl Validator {
                         .zip(&group_scopes[gi])
                         .any(|(a, b)| *a && *b)
             };
-            for &gi in &groups {
+            // A million lookups in a large configuration: resolved on every core first.
+            let (declared, by_name) = (&self.groups, &user_index);
+            let resolved = crate::par::map(&groups, 64, |&gi| {
+                declared[gi]
+                    .members
+                    .iter()
+                    .map(|m| by_name.get(&key(&m.value)).copied())
+                    .collect::<Vec<_>>()
+            });
+            for (&gi, resolved) in groups.iter().zip(&resolved) {
                 let g = &self.groups[gi];
-                for m in &g.members {
-                    match user_index.get(&key(&m.value)) {
-                        Some(&ui) if shares(ui, gi) => members[gi].push(ui),
-                        Some(&ui) => sink.error(
+                for (m, found) in g.members.iter().zip(resolved) {
+                    match *found {
+                        Some(ui) if shares(ui, gi) => members[gi].push(ui),
+                        Some(ui) => sink.error(
                             g.pos.file,
                             m.at,
                             format!(
