@@ -74,8 +74,9 @@ pub struct DialectSpec {
     /// a perpetual diff). userName and `active` are always kept.
     pub user_attributes: &'static [&'static str],
     /// The spelling of the "leave these attributes out" list parameter the service documents
-    /// (RFC 7644: `excludedAttributes`). zsc does not send it: ZPA lists omit members anyway,
-    /// and a list that does include them saves the per-group reads. The emulator accepts both.
+    /// (RFC 7644: `excludedAttributes`). zsc sends it on user listings to leave out users'
+    /// read-only `groups` (not on group listings: a list that includes members saves the
+    /// per-group reads). The emulator accepts both spellings.
     pub exclude_param: &'static str,
     /// Longest userName or group name the service takes.
     pub max_name_chars: usize,

@@ -85,15 +85,25 @@ fn refresh_reads_the_same_from_a_server_that_refuses_attribute_projection() {
             refuse_projection: refuse,
             ..Default::default()
         });
+        let client = client(&env, Some(50));
         let mut live = env
             .rt
-            .block_on(client(&env, Some(50)).read_tenant(&Expected::default()))
+            .block_on(client.read_tenant(&Expected::default()))
             .expect("refresh");
         // Pages arrive in whatever order they finish.
         live.users.sort_by(|a, b| a.id.cmp(&b.id));
         // 3 pages of users and 1 of groups, plus the refused first page.
         let requests = env.emulator().stats().requests;
         assert_eq!(requests, if refuse { 5 } else { 4 }, "refuse={refuse}");
+        // The client remembers the refusal: a second read costs the minimum.
+        env.rt
+            .block_on(client.read_tenant(&Expected::default()))
+            .expect("second refresh");
+        assert_eq!(
+            env.emulator().stats().requests - requests,
+            4,
+            "refuse={refuse}"
+        );
         reads.push(live);
     }
     assert_eq!(reads[0], reads[1]);

@@ -5,7 +5,7 @@
 //! token is attached there and nowhere else; it never appears in a log line or an error.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,9 @@ pub(super) struct Inner {
     /// server's `maxResults` is smaller.
     pub(super) page_size: AtomicUsize,
     parallelism: usize,
+    /// Whether user listings still ask to leave users' `groups` out (false once the server
+    /// refused the parameter).
+    exclude_groups: AtomicBool,
     /// `parallelism` permits: at most that many requests are in flight at once, whatever
     /// reads them (a refresh lists users and groups side by side).
     in_flight: Semaphore,
@@ -150,6 +153,7 @@ impl ScimClient {
                 page_size: AtomicUsize::new(page_size),
                 parallelism: options.parallelism.max(1),
                 in_flight: Semaphore::new(options.parallelism.max(1)),
+                exclude_groups: AtomicBool::new(true),
                 pacer: Pacer::new(rate),
                 backoff: options.backoff,
                 requests: AtomicU64::new(0),
@@ -321,10 +325,20 @@ impl ScimClient {
         // as the group listing itself. zsc reads memberships from the groups, so it asks the
         // server to leave them out (RFC 7644 §3.4.2.5), and reads them anyway from a server
         // that refuses the parameter.
-        let extra = format!("&{}=groups", self.inner.spec.exclude_param);
-        let listing: Listing<WireUser> = match self.list_complete("Users", &extra).await {
-            Err(ScimError::Status { status: 400, .. }) => self.list_complete("Users", "").await?,
-            listing => listing?,
+        let listing: Listing<WireUser> = if self.inner.exclude_groups.load(Ordering::Relaxed) {
+            let extra = format!("&{}=groups", self.inner.spec.exclude_param);
+            match self.list_complete("Users", &extra).await {
+                Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
+                    tracing::info!(
+                        "Users: the server refused `{extra}` ({status}); listing without it"
+                    );
+                    self.inner.exclude_groups.store(false, Ordering::Relaxed);
+                    self.list_complete("Users", "").await?
+                }
+                listing => listing?,
+            }
+        } else {
+            self.list_complete("Users", "").await?
         };
         let mut users: Vec<LiveUser> = listing
             .items
@@ -950,6 +964,10 @@ pub struct Expected {
     pub users: Vec<String>,
     pub groups: Vec<String>,
 }
+
+/// Statuses with which a server refuses a query parameter it does not support (RFC 7644
+/// §3.12: 400 invalidValue, 403, 501 Not Implemented; some answer 422).
+const REFUSED_PARAMETER: [u16; 4] = [400, 403, 422, 501];
 
 /// A listing's distinct objects, the total the server reported, and how many of those are
 /// missing from `items`.

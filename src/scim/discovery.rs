@@ -17,7 +17,7 @@ use crate::model::{LiveUser, UserAttrs};
 
 use super::client::{path_segment, protocol, wire_members, MemberRef, Repeat, ScimClient};
 use super::error::ScimError;
-use super::wire::{WireGroup, WireMember, WireUser, GROUP_SCHEMA};
+use super::wire::{WireUser, GROUP_SCHEMA};
 
 /// What zsc relies on, as the server states it (or as the dialect assumes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,23 +233,18 @@ impl ScimClient {
         remove: &[String],
     ) -> Result<(), ScimError> {
         let path = format!("/Groups/{}", path_segment(id));
-        let current: WireGroup = self.get(&path).await?;
-        let mut members: Vec<WireMember> = current
-            .members
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| !remove.contains(&m.value))
-            .collect();
-        for m in wire_members(add) {
-            if !members.iter().any(|have| have.value == m.value) {
-                members.push(m);
-            }
-        }
+        // Read as JSON, not as a WireGroup: the members that stay go back exactly as the
+        // server gave them (with their `display` and `$ref`, which WireMember does not parse).
+        let current: Value = self.get(&path).await?;
+        let current_name = current
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let body = json!({
             "schemas": [GROUP_SCHEMA],
             "id": id,
-            "displayName": name.unwrap_or(&current.display_name),
-            "members": members,
+            "displayName": name.unwrap_or(current_name),
+            "members": members_after(&current, add, remove),
         });
         self.send(Method::PUT, &path, Some(&body), Repeat::Idempotent)
             .await
@@ -257,9 +252,62 @@ impl ScimClient {
     }
 }
 
+/// A group's members after a change: the current ones as the server wrote them, less
+/// `remove`, plus those of `add` not already there.
+fn members_after(current: &Value, add: &[MemberRef], remove: &[String]) -> Vec<Value> {
+    let id_of = |member: &Value| match member.get("value") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut members: Vec<Value> = current
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| id_of(m).is_none_or(|id| !remove.contains(&id)))
+        .cloned()
+        .collect();
+    for m in wire_members(add) {
+        if !members
+            .iter()
+            .any(|have| id_of(have).as_deref() == Some(m.value.as_str()))
+        {
+            members.push(serde_json::to_value(m).unwrap_or(Value::Null));
+        }
+    }
+    members
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_put_keeps_the_members_that_stay_as_the_server_wrote_them() {
+        let current = json!({"displayName": "G", "members": [
+            {"value": "1", "display": "a@example.com", "$ref": "https://x/Users/1"},
+            {"value": 2, "display": "b@example.com"},
+        ]});
+        let add = [
+            MemberRef {
+                id: "1".into(),
+                user_name: "a@example.com".into(),
+            },
+            MemberRef {
+                id: "3".into(),
+                user_name: "c@example.com".into(),
+            },
+        ];
+        let members = members_after(&current, &add, &["2".to_owned()]);
+        assert_eq!(
+            members,
+            vec![
+                json!({"value": "1", "display": "a@example.com", "$ref": "https://x/Users/1"}),
+                json!({"value": "3", "display": "c@example.com"}),
+            ]
+        );
+    }
 
     #[test]
     fn reads_what_the_server_supports_tolerantly() {

@@ -122,7 +122,10 @@ impl ScimError {
     /// Worth another attempt: throttling, a server error, or no complete answer.
     pub fn is_transient(&self) -> bool {
         match self {
-            ScimError::Status { status, .. } => *status == 429 || *status >= 500,
+            // 501 Not Implemented will not be implemented on a second try.
+            ScimError::Status { status, .. } => {
+                *status == 429 || (*status >= 500 && *status != 501)
+            }
             ScimError::Transport { .. } => true,
             _ => false,
         }

@@ -47,10 +47,12 @@ impl Pacer {
             }
             start - now
         };
-        // tokio's timer counts whole milliseconds, so a shorter sleep would cost a full one:
-        // a request up to 1 ms early goes now. Its slot is still taken, so the rate over any
-        // stretch longer than that holds.
-        if wait >= Duration::from_millis(1) {
+        // tokio's timer counts whole milliseconds, so a shorter sleep would cost a full one.
+        // At high rates (slots under 10 ms apart) a request up to 1 ms early goes now: its
+        // slot is still taken, so the rate over any longer stretch holds. At documented limits
+        // such as ZIA's 5 per second every wait is slept, so no second ever holds one more.
+        let fine = self.interval.is_none_or(|i| i < Duration::from_millis(10));
+        if wait >= Duration::from_millis(1) || (!wait.is_zero() && !fine) {
             tokio::time::sleep(wait).await;
         }
     }

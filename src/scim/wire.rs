@@ -475,7 +475,10 @@ fn opt_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
         Scalar::Str(s) => Ok(Some(s.into_owned())),
         Scalar::U64(n) => Ok(Some(n.to_string())),
         Scalar::I64(n) => Ok(Some(n.to_string())),
-        Scalar::F64(n) => Ok(Some(n.to_string())),
+        // As serde_json writes it (1.0, 1e20), which is what the id was on the wire.
+        Scalar::F64(n) => Ok(Some(
+            serde_json::Number::from_f64(n).map_or_else(|| n.to_string(), |n| n.to_string()),
+        )),
         other @ Scalar::Bool(_) => Err(serde::de::Error::custom(format!(
             "expected a string or a number, found {other}"
         ))),

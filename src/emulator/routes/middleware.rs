@@ -48,7 +48,10 @@ pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
         .record_request(request.method().as_str(), guard.resource);
     let latency = app.faults().faults().latency_ms;
     if latency > 0 {
-        wait_precisely(Instant::now() + Duration::from_millis(latency)).await;
+        match Instant::now().checked_add(Duration::from_millis(latency)) {
+            Some(deadline) => wait_precisely(deadline).await,
+            None => tokio::time::sleep(Duration::from_millis(latency)).await,
+        }
     }
     let verdict = app.faults().admit(Instant::now());
     let (response, drop) = match verdict {
