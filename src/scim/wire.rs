@@ -527,6 +527,46 @@ mod tests {
     }
 
     #[test]
+    fn flexible_fields_take_scalars_and_refuse_the_rest() {
+        let id = |json: &str| {
+            serde_json::from_str::<WireMember>(&format!(r#"{{"value": {json}}}"#))
+                .map(|m| m.value)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(id(r#""abc""#).as_deref(), Ok("abc"));
+        assert_eq!(id("290277").as_deref(), Ok("290277"));
+        assert_eq!(id("-7").as_deref(), Ok("-7"));
+        assert_eq!(id("1.0").as_deref(), Ok("1.0"));
+        assert_eq!(id("null").as_deref(), Ok(""));
+        assert!(id("true")
+            .unwrap_err()
+            .contains("expected a string or a number"));
+        assert!(id("{}").unwrap_err().contains("a string or a number"));
+        let active = |json: &str| {
+            serde_json::from_str::<WireUser>(&format!(r#"{{"active": {json}}}"#))
+                .map(|u| u.active)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(active(r#""FALSE""#), Ok(Some(false)));
+        assert_eq!(active("true"), Ok(Some(true)));
+        assert_eq!(active("null"), Ok(None));
+        assert!(active(r#""yes""#)
+            .unwrap_err()
+            .contains("expected a boolean"));
+        assert!(active("[]").unwrap_err().contains("a boolean"));
+        let total = |json: &str| {
+            serde_json::from_str::<ListResponse<WireUser>>(&format!(
+                r#"{{"totalResults": {json}}}"#
+            ))
+            .map(|l| l.total_results)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(total(r#""12""#), Ok(Some(12)));
+        assert!(total("-1").unwrap_err().contains("expected a count"));
+        assert!(total("1.5").unwrap_err().contains("expected a count"));
+    }
+
+    #[test]
     fn list_response_tolerates_string_counts_and_missing_resources() {
         let body = r#"{"totalResults": "0", "itemsPerPage": 10}"#;
         let list: ListResponse<WireUser> = serde_json::from_str(body).unwrap();
