@@ -209,59 +209,71 @@ fn plan_cpu() {
 /// The desired tenant as `dir/zsc.yaml` with one emulated tenant: all in that file
 /// (`files` 1), or its users and groups each split over `files` included files.
 fn write_yaml(dir: &std::path::Path, desired: &zsc::model::DesiredTenant, files: usize) {
-    let create = |path: std::path::PathBuf| {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-        std::io::BufWriter::new(std::fs::File::create(path).expect("yaml"))
-    };
-    let mut main = create(dir.join("zsc.yaml"));
+    let mut main = create_file(&dir.join("zsc.yaml"));
     writeln!(main, "tenants:\n  bench:\n    kind: emulator").unwrap();
     if files > 1 {
         writeln!(main, "include: [people/*.yaml, groups/*.yaml]").unwrap();
     }
-    let per_file = |n: usize| n.div_ceil(files).max(1);
-    for (k, users) in desired
-        .users
-        .chunks(per_file(desired.users.len()))
-        .enumerate()
-    {
-        let mut out: Box<dyn Write + '_> = if files > 1 {
-            Box::new(create(dir.join(format!("people/part-{k:02}.yaml"))))
-        } else {
-            Box::new(&mut main)
-        };
-        writeln!(out, "users:").unwrap();
-        for u in users {
-            writeln!(
-                out,
+    write_section(
+        dir,
+        &mut main,
+        files,
+        "people",
+        "users",
+        &desired.users,
+        |u| {
+            format!(
                 "  - user_name: {}\n    display_name: {}\n    department: {}",
                 u.user_name,
                 u.attrs.display_name.as_deref().unwrap_or(""),
                 u.attrs.department.as_deref().unwrap_or("")
             )
-            .unwrap();
-        }
-    }
-    for (k, groups) in desired
-        .groups
-        .chunks(per_file(desired.groups.len()))
-        .enumerate()
-    {
-        let mut out: Box<dyn Write + '_> = if files > 1 {
-            Box::new(create(dir.join(format!("groups/part-{k:02}.yaml"))))
-        } else {
-            Box::new(&mut main)
-        };
-        writeln!(out, "groups:").unwrap();
-        for g in groups {
-            writeln!(
-                out,
+        },
+    );
+    write_section(
+        dir,
+        &mut main,
+        files,
+        "groups",
+        "groups",
+        &desired.groups,
+        |g| {
+            format!(
                 "  - name: {}\n    members: [{}]",
                 g.name,
                 g.members.join(", ")
             )
-            .unwrap();
+        },
+    );
+}
+
+/// `key:` with one entry per item: appended to `main`, or split over `files` files in
+/// `dir/folder/`.
+fn write_section<T>(
+    dir: &std::path::Path,
+    main: &mut impl Write,
+    files: usize,
+    folder: &str,
+    key: &str,
+    items: &[T],
+    entry: impl Fn(&T) -> String,
+) {
+    for (k, part) in items.chunks(items.len().div_ceil(files).max(1)).enumerate() {
+        let mut out: Box<dyn Write + '_> = if files > 1 {
+            Box::new(create_file(&dir.join(format!("{folder}/part-{k:02}.yaml"))))
+        } else {
+            Box::new(&mut *main)
+        };
+        writeln!(out, "{key}:").unwrap();
+        for item in part {
+            writeln!(out, "{}", entry(item)).unwrap();
         }
     }
+}
+
+fn create_file(path: &std::path::Path) -> std::io::BufWriter<std::fs::File> {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+    std::io::BufWriter::new(std::fs::File::create(path).expect("yaml"))
 }
 
 /// A child process serving the emulator; prints its base URL, serves until stdin closes.

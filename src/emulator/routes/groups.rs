@@ -13,7 +13,7 @@ use crate::scim::wire::{PatchRequest, WireGroup};
 use crate::emulator::error::ApiError;
 use crate::emulator::view::Projection;
 
-use super::request::{id_from, list_body, page_request, parse_body, view, Params};
+use super::request::{id_from, list_body, list_faults, page_request, parse_body, view, Params};
 use super::{created, scim_json, App, QueryParams};
 
 pub(super) async fn list_groups(
@@ -23,19 +23,10 @@ pub(super) async fn list_groups(
     let params = Params::from(query)?;
     let page = page_request(&app, &params)?;
     let with_members = app.dialect.spec().group_list_has_members;
-    let (omit, lookups_fail) = {
-        let faults = app.faults();
-        let f = faults.faults();
-        (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
-    };
     let store = app.store_read();
     let (total, mut keys) =
         store.page_groups(page.filter.as_ref(), page.start_index - 1, page.count)?;
-    match (&page.filter, omit) {
-        (Some(_), _) if lookups_fail => keys.clear(),
-        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
-        _ => {}
-    }
+    list_faults(&app, &page, &mut keys);
     let view = view(&app, params.projection());
     let resources = keys
         .iter()

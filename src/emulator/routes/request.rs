@@ -13,6 +13,7 @@ use crate::scim::wire::{ListResponse, LIST_SCHEMA};
 use crate::emulator::error::ApiError;
 use crate::emulator::filter::{parse_eq, EqFilter};
 use crate::emulator::quirks::quirks;
+use crate::emulator::store::Key;
 use crate::emulator::view::{Projection, View};
 
 use super::App;
@@ -73,6 +74,21 @@ pub(super) struct PageRequest {
     pub start_index: usize,
     pub count: usize,
     pub filter: Option<EqFilter>,
+}
+
+/// The listing faults, applied to one page's keys: `omit_from_lists` drops every Nth object
+/// from unfiltered pages, `failing_lookups` empties filtered ones.
+pub(super) fn list_faults(app: &App, page: &PageRequest, keys: &mut Vec<Key>) {
+    let (omit, lookups_fail) = {
+        let faults = app.faults();
+        let f = faults.faults();
+        (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
+    };
+    match (&page.filter, omit) {
+        (Some(_), _) if lookups_fail => keys.clear(),
+        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
+        _ => {}
+    }
 }
 
 pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, ApiError> {
