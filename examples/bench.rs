@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Network scenarios run the emulator in a child process (this program, re-executed), so the
-//! CPU time measured here is zsc's own and the emulator's work does not compete with the
-//! client's threads. Everything talks to 127.0.0.1 only, and every loop is bounded.
+//! CPU time measured here is zsc's own; the refresh reports the emulator's separately. Both
+//! processes share the machine's cores. Everything talks to 127.0.0.1 only, and every loop is
+//! bounded.
 //!
 //! Output lines: `figure <scenario>.<name> = <value> <unit>  [target <target>: ok|MISSED]`.
 
@@ -320,6 +321,30 @@ fn emulator_child(args: &[String]) {
     });
 }
 
+/// Emulator data written once to a temporary file, for every server started from it; removed
+/// when dropped.
+struct DataFile {
+    dir: tempfile::TempDir,
+}
+
+impl DataFile {
+    fn new(data: &zsc::emulator::EmulatorData) -> DataFile {
+        let dir = tempfile::Builder::new()
+            .prefix("zsc-bench-")
+            .tempdir()
+            .expect("temp dir");
+        let file = std::fs::File::create(dir.path().join("data.json")).expect("data file");
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer(&mut out, data).expect("write data");
+        out.flush().expect("write data");
+        DataFile { dir }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("data.json")
+    }
+}
+
 /// The emulator in a child process; stops when dropped.
 struct Server {
     child: Child,
@@ -327,14 +352,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(
-        dialect: Dialect,
-        latency_ms: u64,
-        rate: f64,
-        data: Option<&zsc::emulator::EmulatorData>,
-    ) -> Server {
-        let dir = std::env::temp_dir().join(format!("zsc-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+    fn start(dialect: Dialect, latency_ms: u64, rate: f64, data: Option<&DataFile>) -> Server {
         let mut args = vec![
             "emulator-child".to_owned(),
             dialect.to_string(),
@@ -342,10 +360,7 @@ impl Server {
             rate.to_string(),
         ];
         if let Some(data) = data {
-            let path = dir.join("data.json");
-            let file = std::fs::File::create(&path).expect("data file");
-            serde_json::to_writer(std::io::BufWriter::new(file), data).expect("write data");
-            args.push(path.to_string_lossy().into_owned());
+            args.push(data.path().to_string_lossy().into_owned());
         }
         let mut child = Command::new(std::env::current_exe().expect("exe"))
             .args(&args)
@@ -361,6 +376,11 @@ impl Server {
             child,
             base_url: line.trim().to_owned(),
         }
+    }
+
+    /// CPU time the emulator process has used so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        bench::cpu_seconds_of(&self.child.id().to_string()).unwrap_or(0.0)
     }
 
     /// A client with the dialect's default pacing (ZIA: 5 requests per second).
@@ -427,7 +447,7 @@ fn requests(stats: &serde_json::Value) -> u64 {
 async fn refresh() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let world = bench::world(LARGE, 0.0);
-    let data = bench::emulator_data(&world.live);
+    let data = DataFile::new(&bench::emulator_data(&world.live));
     drop(world);
     refresh_shape("refresh", Dialect::Scim, &data).await;
     refresh_shape("refresh.zpa", Dialect::Zpa, &data).await;
@@ -435,7 +455,7 @@ async fn refresh() {
 
 /// One refresh shape: the read with 10 ms latency against its ideal, and the same read with no
 /// latency at all, which is what the two processes' CPU work costs on this machine alone.
-async fn refresh_shape(name: &str, dialect: Dialect, data: &zsc::emulator::EmulatorData) {
+async fn refresh_shape(name: &str, dialect: Dialect, data: &DataFile) {
     let parallelism = 8;
     let read = |latency_ms: u64| {
         let server = Server::start(dialect, latency_ms, 0.0, Some(data));
@@ -447,6 +467,7 @@ async fn refresh_shape(name: &str, dialect: Dialect, data: &zsc::emulator::Emula
             let client = ScimClient::new(client).expect("client");
             server.reset_stats().await;
             let cpu_before = bench::cpu_seconds().unwrap_or(0.0);
+            let server_cpu_before = server.cpu_seconds();
             let started = Instant::now();
             let live = client
                 .read_tenant(&Expected::default())
@@ -454,12 +475,13 @@ async fn refresh_shape(name: &str, dialect: Dialect, data: &zsc::emulator::Emula
                 .expect("refresh");
             let wall = started.elapsed().as_secs_f64();
             let cpu = bench::cpu_seconds().unwrap_or(0.0) - cpu_before;
+            let server_cpu = server.cpu_seconds() - server_cpu_before;
             let n = requests(&server.stats().await);
-            (live, wall, cpu, n)
+            (live, wall, (cpu, server_cpu), n)
         }
     };
     let (_, floor, _, _) = read(0).await;
-    let (live, wall, cpu, n) = read(10).await;
+    let (live, wall, (cpu, server_cpu), n) = read(10).await;
     let ideal = n as f64 * 0.010 / parallelism as f64;
     count(&format!("{name}.users"), live.users.len() as u64, None);
     count(
@@ -469,6 +491,12 @@ async fn refresh_shape(name: &str, dialect: Dialect, data: &zsc::emulator::Emula
     );
     count(&format!("{name}.requests"), n, None);
     figure(&format!("{name}.client_cpu_seconds"), cpu, "s", None);
+    figure(
+        &format!("{name}.emulator_cpu_seconds"),
+        server_cpu,
+        "s",
+        None,
+    );
     figure(&format!("{name}.zero_latency_seconds"), floor, "s", None);
     figure(&format!("{name}.wall_seconds"), wall, "s", None);
     figure(&format!("{name}.ideal_seconds"), ideal, "s", None);
@@ -618,7 +646,7 @@ async fn noop() {
         groups_per_user: 1,
     };
     let world = bench::world(size, 0.0);
-    let data = bench::emulator_data(&world.live);
+    let data = DataFile::new(&bench::emulator_data(&world.live));
     let server = Server::start(Dialect::Zia, 10, 5.0, Some(&data));
     drop(data);
     let client = server.client(Dialect::Zia, 4);
