@@ -51,24 +51,24 @@ impl Projection {
         self.only.is_some() || !self.excluded.is_empty()
     }
 
-    /// Whether the top-level attribute `key` is returned.
+    /// Whether the top-level attribute `key` is returned. Compared without allocating: a page
+    /// of 1,000 users asks this about 12,000 times.
     pub fn wants(&self, key: &str) -> bool {
-        if !self.is_some() {
+        if !self.is_some() || key.eq_ignore_ascii_case("id") || key.eq_ignore_ascii_case("schemas")
+        {
             return true;
         }
-        let key = key.to_ascii_lowercase();
-        if key == "id" || key == "schemas" {
-            return true;
-        }
-        if self.excluded.contains(&key) {
+        if self.excluded.iter().any(|e| e.eq_ignore_ascii_case(key)) {
             return false;
         }
         match &self.only {
             None => true,
+            // `a` is `key` itself, or one of its sub-attributes (`name.givenName`,
+            // `urn:...:User:department`).
             Some(only) => only.iter().any(|a| {
-                a == &key
-                    || a.strip_prefix(key.as_str())
-                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with(':'))
+                a.get(..key.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(key))
+                    && matches!(a.as_bytes().get(key.len()), None | Some(b'.' | b':'))
             }),
         }
     }
@@ -89,7 +89,7 @@ impl View<'_> {
     pub fn user<'a>(&'a self, store: &'a Store, rec: &'a UserRec) -> impl Serialize + 'a {
         let rules = store.rules();
         let quirks = quirks(rules.dialect);
-        let user = &rec.user;
+        let user = rec.user();
         let id = rec.id();
         let p = &self.projection;
         let keep = |key: &str| p.wants(key);
@@ -151,15 +151,13 @@ impl View<'_> {
                 .member_keys()
                 .into_iter()
                 .filter_map(|key| store.user(key))
-                .map(|user| RefOut {
-                    value: user.id(),
-                    display: Some(&user.user.user_name),
+                .map(|user| MemberOut::Known(user.member()));
+            let dangling = rec.dangling.iter().map(|id| {
+                MemberOut::Dangling(RefOut {
+                    value: id,
+                    display: None,
                     reference: None,
-                });
-            let dangling = rec.dangling.iter().map(|id| RefOut {
-                value: id,
-                display: None,
-                reference: None,
+                })
             });
             known.chain(dangling).collect()
         });
@@ -235,14 +233,23 @@ struct GroupOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    members: Option<Vec<RefOut<'a>>>,
+    members: Option<Vec<MemberOut<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     external_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     meta: Option<MetaOut<'a>>,
 }
 
-/// A group member, or one of a user's groups.
+/// A group member: a known user's pre-rendered entry (see `UserRec::member`), or the bare id
+/// of a dangling one.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum MemberOut<'a> {
+    Known(&'a RawValue),
+    Dangling(RefOut<'a>),
+}
+
+/// A dangling group member, or one of a user's groups.
 #[derive(Serialize)]
 struct RefOut<'a> {
     value: &'a str,

@@ -49,7 +49,7 @@ impl Store {
         meta.last_modified = Some(now_rfc3339());
         user.meta = Some(meta);
         let new_name = name_key(&user.user_name);
-        rec.user = user;
+        rec.set_user(user);
         if old_name != new_name {
             self.user_by_name.remove(&old_name);
             self.user_by_name.insert(new_name, key);
@@ -144,10 +144,7 @@ impl Store {
         if let Some(order) = self.user_order.get_mut() {
             order.push(key);
         }
-        self.users.push(Some(UserRec {
-            user,
-            groups: Vec::new(),
-        }));
+        self.users.push(Some(UserRec::new(user)));
         Ok(key)
     }
 }

@@ -236,3 +236,44 @@ async fn seeded_dangling_members_are_served_and_removable() {
     assert_eq!(removed.status, 204);
     assert_eq!(t.members(id).await, vec!["u-1".to_owned()]);
 }
+
+/// Groups render members from an entry each user keeps; a rename through PUT or PATCH must
+/// show in every group at once, with the name escaped as JSON.
+#[tokio::test]
+async fn members_show_a_renamed_user_at_once() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let ann = t.user("ann@example.com").await;
+    let group = t.group("G", &[&ann]).await;
+    let display = |body: &serde_json::Value| body["members"][0]["display"].clone();
+    assert_eq!(
+        display(&t.get(&format!("/Groups/{group}")).await.body),
+        "ann@example.com"
+    );
+
+    let renamed = t
+        .call(
+            Method::PUT,
+            &format!("/Users/{ann}"),
+            Some(json!({"userName": "ann.\"quoted\"@example.com"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let listed = t.get("/Groups").await.body;
+    assert_eq!(
+        display(&listed["Resources"][0]),
+        "ann.\"quoted\"@example.com"
+    );
+    assert_eq!(listed["Resources"][0]["members"][0]["value"], ann.as_str());
+
+    let patched = t
+        .patch(
+            &format!("/Users/{ann}"),
+            json!([{"op": "replace", "path": "userName", "value": "anna@example.com"}]),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        display(&t.get(&format!("/Groups/{group}")).await.body),
+        "anna@example.com"
+    );
+}
