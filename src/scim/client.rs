@@ -292,11 +292,20 @@ impl ScimClient {
         path: &str,
         answer: &Answer,
     ) -> Result<T, ScimError> {
-        serde_json::from_slice(&answer.body).map_err(|e| ScimError::Protocol {
+        let invalid = |message: String| ScimError::Protocol {
             method: method.to_owned(),
             path: path.to_owned(),
-            message: format!("invalid JSON ({e})"),
-        })
+            message: format!("invalid JSON ({message})"),
+        };
+        // One UTF-8 check of the whole body (word at a time over ASCII) instead of one per
+        // string: a page of 1,000 groups holds about 400,000 strings.
+        let text = std::str::from_utf8(&answer.body).map_err(|e| {
+            invalid(format!(
+                "invalid UTF-8 at byte {} of the body",
+                e.valid_up_to()
+            ))
+        })?;
+        serde_json::from_str(text).map_err(|e| invalid(e.to_string()))
     }
 
     pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ScimError> {
@@ -325,26 +334,22 @@ impl ScimClient {
         // as the group listing itself. zsc reads memberships from the groups, so it asks the
         // server to leave them out (RFC 7644 §3.4.2.5), and reads them anyway from a server
         // that refuses the parameter.
-        let listing: Listing<WireUser> = if self.inner.exclude_groups.load(Ordering::Relaxed) {
+        let listing: Listing<LiveUser> = if self.inner.exclude_groups.load(Ordering::Relaxed) {
             let extra = format!("&{}=groups", self.inner.spec.exclude_param);
-            match self.list_complete("Users", &extra).await {
+            match self.list_complete::<WireUser>("Users", &extra).await {
                 Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
                     tracing::info!(
                         "Users: the server refused `{extra}` ({status}); listing without it"
                     );
                     self.inner.exclude_groups.store(false, Ordering::Relaxed);
-                    self.list_complete("Users", "").await?
+                    self.list_complete::<WireUser>("Users", "").await?
                 }
                 listing => listing?,
             }
         } else {
-            self.list_complete("Users", "").await?
+            self.list_complete::<WireUser>("Users", "").await?
         };
-        let mut users: Vec<LiveUser> = listing
-            .items
-            .into_iter()
-            .map(|u| u.into_live().map_err(|m| protocol("GET", "/Users", m)))
-            .collect::<Result<_, _>>()?;
+        let mut users = listing.items;
         if listing.shortfall > 0 {
             let seen: HashSet<String> = users.iter().map(|u| name_key(&u.user_name)).collect();
             let probe = users.first().map(|u| u.user_name.clone());
@@ -367,14 +372,14 @@ impl ScimClient {
     /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
     /// request per group.
     async fn read_groups(&self, expected: &[String]) -> Result<Vec<LiveGroup>, ScimError> {
-        let listing: Listing<WireGroup> = self.list_complete("Groups", "").await?;
+        let listing = self.list_complete::<WireGroup>("Groups", "").await?;
         let mut groups: Vec<LiveGroup> = Vec::with_capacity(listing.items.len());
         let mut need_members = Vec::new();
-        for (i, g) in listing.items.into_iter().enumerate() {
-            if g.members.is_none() && !self.inner.spec.group_list_has_members {
+        for (i, listed) in listing.items.into_iter().enumerate() {
+            if !listed.members_listed && !self.inner.spec.group_list_has_members {
                 need_members.push(i);
             }
-            groups.push(g.into_live().map_err(|m| protocol("GET", "/Groups", m))?);
+            groups.push(listed.group);
         }
         if !need_members.is_empty() {
             let ids: Vec<(usize, String)> = need_members
@@ -533,11 +538,12 @@ impl ScimClient {
     /// Page through a resource, reading it twice if the first pass comes back short of the
     /// server's totalResults (a page shifted under a concurrent change, or a server that skips
     /// objects); the result holds each id once and says how many are still unaccounted for.
-    async fn list_complete<T>(&self, resource: &str, extra: &str) -> Result<Listing<T>, ScimError>
-    where
-        T: DeserializeOwned + HasId + Send + 'static,
-    {
-        let first = self.list_all::<T>(resource, extra).await?;
+    async fn list_complete<W: Listed>(
+        &self,
+        resource: &str,
+        extra: &str,
+    ) -> Result<Listing<W::Live>, ScimError> {
+        let first = self.list_all::<W>(resource, extra).await?;
         if first.shortfall == 0 {
             return Ok(first);
         }
@@ -546,24 +552,43 @@ impl ScimClient {
             first.items.len(),
             first.total
         );
-        let second = self.list_all::<T>(resource, extra).await?;
+        let second = self.list_all::<W>(resource, extra).await?;
         let total = first.total.max(second.total);
         let items = dedup_by_id(first.items.into_iter().chain(second.items).collect());
         Ok(Listing::new(items, total))
     }
 
+    /// One page of a listing, converted to the model where it was read (on a worker thread,
+    /// for the pages fetched concurrently). Also returns the page's totalResults.
+    async fn list_page<W: Listed>(
+        &self,
+        resource: &str,
+        start: usize,
+        count: usize,
+        extra: &str,
+    ) -> Result<(Vec<W::Live>, Option<u64>), ScimError> {
+        let path = list_path(resource, start, count, extra);
+        let page: ListResponse<W> = self.get(&path).await?;
+        let items = page
+            .resources
+            .into_iter()
+            .map(|w| w.into_listed().map_err(|m| protocol("GET", &path, m)))
+            .collect::<Result<_, _>>()?;
+        Ok((items, page.total_results))
+    }
+
     /// Page through a resource: the first page tells the total, the rest are fetched
     /// concurrently. Each id appears once in the result.
-    async fn list_all<T>(&self, resource: &str, extra: &str) -> Result<Listing<T>, ScimError>
-    where
-        T: DeserializeOwned + HasId + Send + 'static,
-    {
+    async fn list_all<W: Listed>(
+        &self,
+        resource: &str,
+        extra: &str,
+    ) -> Result<Listing<W::Live>, ScimError> {
         let page = self.inner.page_size.load(Ordering::Relaxed);
-        let first: ListResponse<T> = self.get(&list_path(resource, 1, page, extra)).await?;
-        let returned = first.resources.len();
-        let mut items = first.resources;
-        let Some(total) = first.total_results else {
-            let items = self.list_sequential(resource, extra, items).await?;
+        let (mut items, total) = self.list_page::<W>(resource, 1, page, extra).await?;
+        let returned = items.len();
+        let Some(total) = total else {
+            let items = self.list_sequential::<W>(resource, extra, items).await?;
             let total = items.len() as u64;
             return Ok(Listing::new(items, total));
         };
@@ -586,16 +611,22 @@ impl ScimClient {
                 ));
             }
             let starts: Vec<usize> = (returned + 1..=total_usize).step_by(step).collect();
-            let path_resource = resource.to_owned();
-            let extra_owned = extra.to_owned();
+            let resource: Arc<str> = resource.into();
+            let extra: Arc<str> = extra.into();
             let pages = self
                 .concurrently(starts, move |client, start| {
-                    let path = list_path(&path_resource, start, step, &extra_owned);
-                    async move { client.get::<ListResponse<T>>(&path).await }
+                    let (resource, extra) = (Arc::clone(&resource), Arc::clone(&extra));
+                    async move {
+                        let (items, _) = client
+                            .list_page::<W>(&resource, start, step, &extra)
+                            .await?;
+                        Ok(items)
+                    }
                 })
                 .await?;
+            items.reserve(pages.iter().map(Vec::len).sum());
             for p in pages {
-                items.extend(p.resources);
+                items.extend(p);
             }
         }
         Ok(Listing::new(dedup_by_id(items), total))
@@ -603,15 +634,12 @@ impl ScimClient {
 
     /// Paging for servers that report no totalResults: until an empty or short page, bounded,
     /// and stopping if a page repeats.
-    async fn list_sequential<T>(
+    async fn list_sequential<W: Listed>(
         &self,
         resource: &str,
         extra: &str,
-        mut items: Vec<T>,
-    ) -> Result<Vec<T>, ScimError>
-    where
-        T: DeserializeOwned + HasId,
-    {
+        mut items: Vec<W::Live>,
+    ) -> Result<Vec<W::Live>, ScimError> {
         const MAX_PAGES: usize = 100_000;
         let page = self.inner.page_size.load(Ordering::Relaxed);
         let mut seen: HashSet<String> = items.iter().map(|i| i.id().to_owned()).collect();
@@ -621,10 +649,10 @@ impl ScimClient {
             if last == 0 || last < page {
                 return Ok(dedup_by_id(items));
             }
-            let list: ListResponse<T> = self.get(&list_path(resource, start, page, extra)).await?;
-            last = list.resources.len();
+            let (list, _) = self.list_page::<W>(resource, start, page, extra).await?;
+            last = list.len();
             let before = seen.len();
-            for item in &list.resources {
+            for item in &list {
                 seen.insert(item.id().to_owned());
             }
             if last > 0 && seen.len() == before {
@@ -636,7 +664,7 @@ impl ScimClient {
                 ));
             }
             start += last;
-            items.extend(list.resources);
+            items.extend(list);
         }
         Err(protocol(
             "GET",
@@ -988,20 +1016,54 @@ impl<T> Listing<T> {
     }
 }
 
-/// A SCIM resource with an id, for de-duplicating listings.
+/// A resource with an id, for de-duplicating listings.
 pub trait HasId {
     fn id(&self) -> &str;
 }
 
-impl HasId for WireUser {
+/// A resource as a listing returns it, and what it becomes in the model.
+pub trait Listed: DeserializeOwned + Send + 'static {
+    type Live: HasId + Send + 'static;
+
+    /// Convert to the model; a resource without an id is a protocol error.
+    fn into_listed(self) -> Result<Self::Live, String>;
+}
+
+impl HasId for LiveUser {
     fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("")
+        &self.id
     }
 }
 
-impl HasId for WireGroup {
+impl Listed for WireUser {
+    type Live = LiveUser;
+
+    fn into_listed(self) -> Result<LiveUser, String> {
+        self.into_live()
+    }
+}
+
+/// A listed group, and whether the listing carried its members (ZPA's leave them out).
+pub struct ListedGroup {
+    group: LiveGroup,
+    members_listed: bool,
+}
+
+impl HasId for ListedGroup {
     fn id(&self) -> &str {
-        self.id.as_deref().unwrap_or("")
+        &self.group.id
+    }
+}
+
+impl Listed for WireGroup {
+    type Live = ListedGroup;
+
+    fn into_listed(self) -> Result<ListedGroup, String> {
+        let members_listed = self.members.is_some();
+        Ok(ListedGroup {
+            group: self.into_live()?,
+            members_listed,
+        })
     }
 }
 
@@ -1221,5 +1283,44 @@ mod tests {
             ops[1].path.as_deref(),
             Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")
         );
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_json_or_resources_are_protocol_errors() {
+        let client = ScimClient::new(ClientOptions::new(
+            "http://127.0.0.1:9/scim/v2",
+            Secret::new("token"),
+            Dialect::Scim,
+        ))
+        .unwrap();
+        let answer = |body: &[u8]| Answer {
+            status: 200,
+            body: bytes::Bytes::copy_from_slice(body),
+        };
+        let parse = |body: &[u8]| {
+            client
+                .parse::<ListResponse<WireUser>>("GET", "/Users", &answer(body))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let not_utf8 = parse(b"{\"Resources\":[{\"userName\":\"\xff\"}]}");
+        assert!(not_utf8.contains("invalid UTF-8 at byte 27"), "{not_utf8}");
+        let truncated = parse(b"{\"Resources\":[{\"userName\":");
+        assert!(truncated.contains("invalid JSON"), "{truncated}");
+
+        let page: ListResponse<WireUser> = client
+            .parse(
+                "GET",
+                "/Users",
+                &answer(br#"{"Resources":[{"userName":"ann@example.com"}]}"#),
+            )
+            .unwrap();
+        let user = page.resources.into_iter().next().unwrap();
+        let no_id = user.into_listed().map(|_| ()).unwrap_err();
+        assert_eq!(no_id, "user `ann@example.com` has no id");
+        let group: WireGroup = serde_json::from_str(r#"{"id":"g1","displayName":"G"}"#).unwrap();
+        let listed = group.into_listed().unwrap();
+        assert!(!listed.members_listed, "a listing without members says so");
     }
 }
