@@ -378,9 +378,10 @@ impl Server {
         }
     }
 
-    /// CPU time the emulator process has used so far, in seconds.
+    /// CPU time the emulator process has used so far, in seconds; NaN where it cannot be read
+    /// (no /proc), so a figure is never a silent zero.
     fn cpu_seconds(&self) -> f64 {
-        bench::cpu_seconds_of(&self.child.id().to_string()).unwrap_or(0.0)
+        bench::cpu_seconds_of(&self.child.id().to_string()).unwrap_or(f64::NAN)
     }
 
     /// A client with the dialect's default pacing (ZIA: 5 requests per second).
@@ -466,7 +467,7 @@ async fn refresh_shape(name: &str, dialect: Dialect, data: &DataFile) {
             client.rate_limit = Some(100_000.0);
             let client = ScimClient::new(client).expect("client");
             server.reset_stats().await;
-            let cpu_before = bench::cpu_seconds().unwrap_or(0.0);
+            let cpu_before = bench::cpu_seconds().unwrap_or(f64::NAN);
             let server_cpu_before = server.cpu_seconds();
             let started = Instant::now();
             let live = client
@@ -474,7 +475,7 @@ async fn refresh_shape(name: &str, dialect: Dialect, data: &DataFile) {
                 .await
                 .expect("refresh");
             let wall = started.elapsed().as_secs_f64();
-            let cpu = bench::cpu_seconds().unwrap_or(0.0) - cpu_before;
+            let cpu = bench::cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
             let server_cpu = server.cpu_seconds() - server_cpu_before;
             let n = requests(&server.stats().await);
             (live, wall, (cpu, server_cpu), n)
@@ -650,7 +651,7 @@ async fn noop() {
     let server = Server::start(Dialect::Zia, 10, 5.0, Some(&data));
     drop(data);
     let client = server.client(Dialect::Zia, 4);
-    let cpu_before = bench::cpu_seconds().unwrap_or(0.0);
+    let cpu_before = bench::cpu_seconds().unwrap_or(f64::NAN);
     let started = Instant::now();
     let live = client
         .read_tenant(&Expected::default())
@@ -664,7 +665,7 @@ async fn noop() {
     };
     let plan = bench::plan(&refreshed, Dialect::Zia);
     let wall = started.elapsed().as_secs_f64();
-    let cpu = bench::cpu_seconds().unwrap_or(0.0) - cpu_before;
+    let cpu = bench::cpu_seconds().unwrap_or(f64::NAN) - cpu_before;
     assert!(plan.is_empty(), "a no-op plan");
     count("noop.requests", requests(&server.stats().await), None);
     figure("noop.wall_seconds", wall, "s", None);

@@ -12,7 +12,7 @@ use crate::scim::wire::{
 };
 
 use super::quirks::quirks;
-use super::store::{GroupRec, Store, UserRec};
+use super::store::{to_raw, GroupRec, Store, UserRec};
 
 /// Where rendered resources live (the emulator's base URL) and which attributes the request
 /// asked for.
@@ -77,12 +77,12 @@ impl Projection {
 impl View<'_> {
     /// A user as the dialect answers it, rendered on its own.
     pub fn render_user(&self, store: &Store, rec: &UserRec) -> Box<RawValue> {
-        raw(&self.user(store, rec))
+        to_raw(&self.user(store, rec))
     }
 
     /// A group as [`View::group`] shows it, rendered on its own.
     pub fn render_group(&self, store: &Store, rec: &GroupRec, with_members: bool) -> Box<RawValue> {
-        raw(&self.group(store, rec, with_members))
+        to_raw(&self.group(store, rec, with_members))
     }
 
     /// A user as the dialect answers it, to serialise while the store is borrowed.
@@ -178,13 +178,6 @@ impl View<'_> {
 // intermediate `serde_json::Value` (a listing of 1,000 groups of 100 members would otherwise
 // build and drop a tree of 100,000 maps). A `None` is an attribute the resource lacks or the
 // projection leaves out.
-
-fn raw(value: &impl Serialize) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
-        // Serialising borrowed strings and numbers cannot fail; `null` keeps the type total.
-        RawValue::from_string("null".to_owned()).expect("null is JSON")
-    })
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -526,12 +526,11 @@ impl ScimClient {
         else {
             return Ok(None);
         };
-        let has_members = found.members.is_some();
-        let group = found.into_live().map_err(|m| protocol("GET", &path, m))?;
-        if has_members {
-            Ok(Some(group))
+        let listed = found.into_listed().map_err(|m| protocol("GET", &path, m))?;
+        if listed.members_listed {
+            Ok(Some(listed.group))
         } else {
-            self.get_group(&group.id).await.map(Some)
+            self.get_group(&listed.group.id).await.map(Some)
         }
     }
 
@@ -1022,7 +1021,7 @@ pub trait HasId {
 }
 
 /// A resource as a listing returns it, and what it becomes in the model.
-pub trait Listed: DeserializeOwned + Send + 'static {
+pub(crate) trait Listed: DeserializeOwned + Send + 'static {
     type Live: HasId + Send + 'static;
 
     /// Convert to the model; a resource without an id is a protocol error.
@@ -1044,7 +1043,7 @@ impl Listed for WireUser {
 }
 
 /// A listed group, and whether the listing carried its members (ZPA's leave them out).
-pub struct ListedGroup {
+pub(crate) struct ListedGroup {
     group: LiveGroup,
     members_listed: bool,
 }

@@ -216,7 +216,8 @@ impl Store {
                 if user.groups.len() >= max {
                     return Err(ApiError::invalid_value(format!(
                         "user `{}` is already in {} groups, the most a user may be in",
-                        user.user.user_name, max
+                        user.user().user_name,
+                        max
                     )));
                 }
             }

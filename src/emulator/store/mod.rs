@@ -11,23 +11,22 @@
 
 mod groups;
 mod ids;
+mod user_rec;
 mod users;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use serde::Serialize;
-use serde_json::value::RawValue;
-
 use crate::dialect::{Dialect, DialectSpec};
 use crate::model::name_key;
-use crate::scim::wire::{WireGroup, WireMember, WireMeta, WireUser, GROUP_SCHEMA};
+use crate::scim::wire::{WireGroup, WireMember, WireMeta, GROUP_SCHEMA};
 
 use super::error::ApiError;
 use super::filter::EqFilter;
 use super::quirks::{quirks, IdStyle};
 use super::EmulatorData;
 use ids::{new_meta, IdGen};
+pub(crate) use user_rec::{to_raw, UserRec};
 use users::normalize_user;
 
 /// A resource's slot in insertion order.
@@ -58,64 +57,6 @@ impl Rules {
             allow_duplicate_user_names: false,
         }
     }
-}
-
-/// A stored user: the canonical resource (department only in the enterprise extension, no
-/// `groups`) and the keys of the groups it belongs to.
-///
-/// It also holds its entry in a group's `members`, `{"value":id,"display":userName}`, rendered
-/// whenever the user is written: a listing of 1,000 groups holds 100,000 such entries, and
-/// copying them costs a tenth of rendering each from the user's scattered strings. The user
-/// is private so that no write can leave the entry stale.
-#[derive(Debug, Clone)]
-pub(crate) struct UserRec {
-    user: WireUser,
-    pub groups: Vec<Key>,
-    member: Box<RawValue>,
-}
-
-impl UserRec {
-    fn new(user: WireUser) -> Self {
-        let member = member_entry(&user);
-        UserRec {
-            user,
-            groups: Vec::new(),
-            member,
-        }
-    }
-
-    pub fn user(&self) -> &WireUser {
-        &self.user
-    }
-
-    /// Replace the resource, and the member entry rendered from it.
-    fn set_user(&mut self, user: WireUser) {
-        self.member = member_entry(&user);
-        self.user = user;
-    }
-
-    pub fn id(&self) -> &str {
-        self.user.id.as_deref().unwrap_or_default()
-    }
-
-    /// This user as a group member: `{"value":id,"display":userName}`.
-    pub fn member(&self) -> &RawValue {
-        &self.member
-    }
-}
-
-fn member_entry(user: &WireUser) -> Box<RawValue> {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        value: &'a str,
-        display: &'a str,
-    }
-    let entry = Entry {
-        value: user.id.as_deref().unwrap_or_default(),
-        display: &user.user_name,
-    };
-    serde_json::value::to_raw_value(&entry)
-        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is JSON"))
 }
 
 /// A stored group. Members are user keys with the sequence number of their addition, which
@@ -296,7 +237,7 @@ impl Store {
             .users
             .iter()
             .flatten()
-            .map(|rec| rec.user.clone())
+            .map(|rec| rec.user().clone())
             .collect();
         let groups = self
             .groups
@@ -360,11 +301,7 @@ impl Store {
             .member_keys()
             .into_iter()
             .filter_map(|key| self.user(key))
-            .map(|rec| WireMember {
-                value: rec.id().to_owned(),
-                display: Some(rec.user.user_name.clone()),
-                reference: None,
-            });
+            .map(UserRec::member_ref);
         let dangling = group.dangling.iter().map(|id| WireMember {
             value: id.clone(),
             display: None,
@@ -388,7 +325,7 @@ impl Store {
                 "id" => self.user_by_id.get(&f.value).copied().into_iter().collect(),
                 // RFC 7643: externalId is caseExact.
                 "externalid" => keys_where(&self.users, |rec| {
-                    rec.user.external_id.as_deref() == Some(f.value.as_str())
+                    rec.user().external_id.as_deref() == Some(f.value.as_str())
                 }),
                 _ => {
                     return Err(ApiError::invalid_filter(format!(
@@ -485,6 +422,7 @@ fn keys_where<T>(slots: &[Option<T>], pred: impl Fn(&T) -> bool) -> Vec<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::wire::WireUser;
 
     #[test]
     fn strict_load_refuses_duplicates_and_lenient_skips_them() {

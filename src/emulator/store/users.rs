@@ -30,7 +30,7 @@ impl Store {
         let key = self.user_key(id)?;
         let mut user = self
             .user(key)
-            .map(|rec| rec.user.clone())
+            .map(|rec| rec.user().clone())
             .ok_or_else(|| self.lost(id))?;
         apply_user_patch(&mut user, ops)?;
         self.commit_user(key, normalize_user(user))
@@ -43,9 +43,9 @@ impl Store {
             .get_mut(key as usize)
             .and_then(Option::as_mut)
             .ok_or_else(|| ApiError::internal("user vanished during a write"))?;
-        let old_name = name_key(&rec.user.user_name);
-        user.id = rec.user.id.clone();
-        let mut meta = rec.user.meta.clone().unwrap_or_else(|| new_meta("User"));
+        let old_name = name_key(&rec.user().user_name);
+        user.id = rec.user().id.clone();
+        let mut meta = rec.user().meta.clone().unwrap_or_else(|| new_meta("User"));
         meta.last_modified = Some(now_rfc3339());
         user.meta = Some(meta);
         let new_name = name_key(&user.user_name);
@@ -57,7 +57,7 @@ impl Store {
         self.version += 1;
         let deactivated = self
             .user(key)
-            .is_some_and(|rec| rec.user.active == Some(false));
+            .is_some_and(|rec| rec.user().active == Some(false));
         if self.rules.spec.deactivate_deletes && deactivated {
             let rec = self.remove_user(key)?;
             return Ok(UserWrite::Deleted(Box::new(rec)));
@@ -72,7 +72,7 @@ impl Store {
         let key = self.user_key(id)?;
         let name = self
             .user(key)
-            .map(|rec| name_key(&rec.user.user_name))
+            .map(|rec| name_key(&rec.user().user_name))
             .unwrap_or_default();
         if self.rules.admin_users.contains(&name) {
             // ZIA under the default admin setting ("Do Nothing").
@@ -99,7 +99,7 @@ impl Store {
             }
         }
         self.user_by_id.remove(rec.id());
-        self.user_by_name.remove(&name_key(&rec.user.user_name));
+        self.user_by_name.remove(&name_key(&rec.user().user_name));
         self.user_order.take();
         Ok(rec)
     }
