@@ -17,6 +17,9 @@ mod users;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
+
 use crate::dialect::{Dialect, DialectSpec};
 use crate::model::name_key;
 use crate::scim::wire::{WireGroup, WireMember, WireMeta, GROUP_SCHEMA};
@@ -26,7 +29,7 @@ use super::filter::EqFilter;
 use super::quirks::{quirks, IdStyle};
 use super::EmulatorData;
 use ids::{new_meta, IdGen};
-pub(crate) use user_rec::{to_raw, UserRec};
+pub(crate) use user_rec::UserRec;
 use users::normalize_user;
 
 /// A resource's slot in insertion order.
@@ -57,6 +60,14 @@ impl Rules {
             allow_duplicate_user_names: false,
         }
     }
+}
+
+/// `value` as JSON text, to embed in a larger document unchanged.
+pub(crate) fn to_raw(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
+        // Serialising borrowed strings and numbers cannot fail; `null` keeps the type total.
+        RawValue::from_string("null".to_owned()).expect("null is JSON")
+    })
 }
 
 /// A stored group. Members are user keys with the sequence number of their addition, which

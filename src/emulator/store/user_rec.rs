@@ -1,12 +1,11 @@
 //! A stored user, kept in its own module so that nothing else in the store can change the
 //! resource without refreshing what is rendered from it.
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::scim::wire::{WireMember, WireUser};
 
-use super::Key;
+use super::{to_raw, Key};
 
 /// A stored user: the canonical resource (department only in the enterprise extension, no
 /// `groups`) and the keys of the groups it belongs to.
@@ -63,12 +62,4 @@ fn member_ref(user: &WireUser) -> WireMember {
         display: Some(user.user_name.clone()),
         reference: None,
     }
-}
-
-/// `value` as JSON text, to embed in a larger document unchanged.
-pub(crate) fn to_raw(value: &impl Serialize) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
-        // Serialising borrowed strings and numbers cannot fail; `null` keeps the type total.
-        RawValue::from_string("null".to_owned()).expect("null is JSON")
-    })
 }
