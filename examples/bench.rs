@@ -587,7 +587,7 @@ async fn apply() {
         let patched = seq_client
             .patch_members(&group_ids[i % sample_groups], &[member], &[])
             .await;
-        assert!(patched.error.is_none());
+        assert!(patched.error().is_none());
     }
     let sample_wall = started.elapsed().as_secs_f64();
     let sequential_wall = sample_wall * (users as f64 / sample_users as f64);

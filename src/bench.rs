@@ -79,6 +79,7 @@ pub fn world(size: Size, changed: f64) -> World {
         let id = format!("u{i}");
         desired.users.push(DesiredUser {
             user_name: name.clone(),
+            renamed_from: None,
             attrs: attrs(i, false),
             active: true,
             protect: false,
@@ -98,6 +99,7 @@ pub fn world(size: Size, changed: f64) -> World {
                 active: true,
                 attrs: live_user.attrs.clone(),
                 protect: false,
+                wrote: None,
             },
         );
         live.users.push(live_user);
@@ -119,6 +121,7 @@ pub fn world(size: Size, changed: f64) -> World {
                 name: name.clone(),
                 members: live_members.clone(),
                 protect: false,
+                wrote: None,
             },
         );
         live.groups.push(LiveGroup {
@@ -174,7 +177,7 @@ pub fn emulator_data(live: &LiveTenant) -> crate::emulator::EmulatorData {
             .iter()
             .map(|u| WireUser {
                 id: Some(u.id.clone()),
-                ..WireUser::from_model(&u.user_name, u.active, &u.attrs)
+                ..WireUser::from_model(&u.user_name, u.active, &u.attrs, false)
             })
             .collect(),
         groups: live
@@ -255,7 +258,10 @@ pub async fn apply_new(
         &clients,
         &mut state,
         recorder,
-        &ApplyOptions { parallelism },
+        &ApplyOptions {
+            parallelism,
+            now: crate::state::now(),
+        },
         Arc::new(Silent),
         rx,
     )

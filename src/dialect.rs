@@ -80,6 +80,11 @@ pub struct DialectSpec {
     pub exclude_param: &'static str,
     /// Longest userName or group name the service takes.
     pub max_name_chars: usize,
+    /// Whether a user carries `department` at the top level as well as in the enterprise
+    /// extension (ZIA's examples do). zsc sends the top-level copy only to such a service: for
+    /// any other it is an attribute outside the schemas a request declares (RFC 7643 §4.1 has
+    /// no `department`), which a schema-validating server refuses.
+    pub department_top_level: bool,
     /// Ids as the service issues them. The client treats every id as an opaque string whatever
     /// this says (and accepts JSON numbers); the emulator issues ids in this style.
     pub id_form: &'static str,
@@ -132,6 +137,7 @@ pub const SCIM: DialectSpec = DialectSpec {
     user_attributes: ALL_USER_ATTRIBUTES,
     exclude_param: "excludedAttributes",
     max_name_chars: 128,
+    department_top_level: false,
     id_form: "opaque strings (UUIDs in the emulator)",
 };
 
@@ -185,6 +191,7 @@ pub const ZIA: DialectSpec = DialectSpec {
     exclude_param: "excludedAttributes",
     // unified/ranges-limitations: userName and group names at most 128 characters.
     max_name_chars: 128,
+    department_top_level: true,
     // The seed examples show numbers in strings ("290277").
     id_form: "numeric strings",
 };
@@ -231,6 +238,7 @@ pub const ZPA: DialectSpec = DialectSpec {
     // zpa/about-scim-apis spells it this way.
     exclude_param: "excludeAttributes",
     max_name_chars: 128,
+    department_top_level: false,
     // unified/scim-api-examples-0: UUIDs now, numeric strings for older objects, mixed in one
     // list.
     id_form: "UUIDs and numeric strings, mixed",

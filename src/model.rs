@@ -10,22 +10,91 @@ use serde::{Deserialize, Serialize};
 /// The key under which a userName or group displayName is compared.
 ///
 /// SCIM declares `userName` and `displayName` case-insensitive (`caseExact: false`, RFC 7643
-/// §4.1.1); Zscaler's own SDK compares them with `EqualFold`. Every map keyed by a name uses this.
+/// §4.1.1); Zscaler's own SDK compares them with `EqualFold`. Servers that follow RFC 8265
+/// (PRECIS) also normalise to NFC, so `josé` spelled with a combining accent and with a
+/// precomposed `é` is one name: the key is the name lower-cased, then in NFC. Every map keyed by
+/// a name, in validation and planning alike, uses this.
 pub fn name_key(name: &str) -> String {
     folded(name).into_owned()
 }
 
-/// [`name_key`] without an allocation when the name is already folded: for hot paths that
-/// only look keys up.
+/// [`name_key`] without an allocation when the name is already a key (ASCII without capitals,
+/// the common case): for hot paths that only look keys up.
 pub fn folded(name: &str) -> Cow<'_, str> {
     if name
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
     {
-        Cow::Borrowed(name)
-    } else {
-        Cow::Owned(name.to_lowercase())
+        return Cow::Borrowed(name);
     }
+    use unicode_normalization::UnicodeNormalization;
+    let lower = name.to_lowercase();
+    match unicode_normalization::is_nfc_quick(lower.chars()) {
+        unicode_normalization::IsNormalized::Yes => Cow::Owned(lower),
+        _ => Cow::Owned(lower.nfc().collect()),
+    }
+}
+
+/// Whether two names are spelled the same: equal, or equal in NFC (a server may store either
+/// form of `é`). Unlike [`name_key`], case counts.
+pub fn same_spelling(a: &str, b: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    a == b || (!a.is_ascii() || !b.is_ascii()) && a.nfc().eq(b.nfc())
+}
+
+/// Whether an object whose live name is `live` should be renamed to the declared `want`. A
+/// different name, yes. A difference of case only, when zsc has not yet written the declared
+/// spelling: on adoption, or when the configuration's spelling differs from the one state
+/// records (`managed_as`). Once state records the declared spelling, a server that keeps
+/// another case (RFC 8265 servers store names case-mapped) is left alone: renaming again would
+/// never converge.
+pub fn needs_rename(live: &str, want: &str, managed_as: Option<&str>) -> bool {
+    if same_spelling(live, want) {
+        return false;
+    }
+    if folded(live) != folded(want) {
+        return true;
+    }
+    managed_as.is_none_or(|m| !same_spelling(m, want))
+}
+
+/// The first character that has no place in a userName or group name, if any: control
+/// characters (tab, CR, LF, ESC...), white space other than the plain space (NBSP, the
+/// ideographic space...) and invisible format characters (zero-width space and joiners, the
+/// bidirectional controls, the byte-order mark, soft hyphen...). Such names print like other
+/// names while comparing differently, or rewrite an operator's terminal.
+pub fn invisible_char(name: &str) -> Option<char> {
+    name.chars().find(|&c| is_invisible(c))
+}
+
+/// Whether `c` is one of the characters [`invisible_char`] looks for.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c,
+                '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+                | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A name as it may be shown on one line: control and invisible characters written as
+/// `\u{..}` escapes, so that a live name carrying ANSI escapes, CR or LF
+/// cannot rewrite an operator's terminal or a CI log.
+pub fn printable(name: &str) -> Cow<'_, str> {
+    if invisible_char(name).is_none() {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The attributes of a user that zsc manages, besides `userName` and `active`.
@@ -176,6 +245,8 @@ impl std::fmt::Display for Origin {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredUser {
     pub user_name: String,
+    /// The userName it had before (a rename keeps the id, and everything ZIA and ZPA tie to it).
+    pub renamed_from: Option<String>,
     pub attrs: UserAttrs,
     /// Declared users are active unless they say `active: false`.
     pub active: bool,

@@ -74,7 +74,8 @@ fn existing_users_are_adopted_by_case_insensitive_user_name_not_duplicated() {
         .stdout_has("will be adopted")
         .stdout_has("1 user to create, 1 to adopt");
     applied(&env);
-    assert_eq!(env.user_names(), ["JSmith@Example.COM", "jdoe@example.com"]);
+    // Adopted and spelled as declared: a change of case is a rename like any other.
+    assert_eq!(env.user_names(), ["jdoe@example.com", "jsmith@example.com"]);
     assert_eq!(env.group_names(), ["Accounting", "Finance"]);
     env.zsc(&["plan"]).success().stdout_has("No changes.");
 }

@@ -49,8 +49,10 @@ fn a_short_listing_that_lookups_cannot_explain_fails_the_refresh_naming_the_miss
         .zsc(&["plan"])
         .code(1)
         .stderr_has("refreshing tenant `t`: Users: the server reported 9 but zsc could read only 6 distinct ones")
+        .stderr_has("so 3 the server counts are unaccounted for")
         .stderr_has("`user2@example.com`")
-        .stderr_has("refusing to plan from a partial read");
+        .stderr_has("zsc refuses to plan from this read")
+        .stderr_has("`--accept-listing-gap`");
     assert!(run.stdout.is_empty(), "no plan is shown: {}", run.stdout);
     env.zsc(&["apply", "--auto-approve"]).code(1);
     env.set_faults(Faults::default());

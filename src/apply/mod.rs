@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::model::{folded, UserAttrs};
+use crate::model::{folded, LiveUser, UserAttrs, USER_FIELDS};
 use crate::plan::graph::DependencyGraph;
 use crate::plan::{Action, Change, ObjectKind, Plan};
-use crate::scim::{MemberRef, ScimClient, ScimError};
-use crate::state::{ManagedGroup, ManagedUser, State, StateOp};
+use crate::scim::{MemberRef, ScimClient, ScimError, UserUpdate};
+use crate::state::{ManagedGroup, ManagedUser, State, StateOp, Wrote};
 
 /// Where completed changes are made durable before they count as done.
 pub trait Recorder {
@@ -63,6 +63,9 @@ impl Outcome {
 pub struct ApplyOptions {
     /// Steps in flight at once, across tenants.
     pub parallelism: usize,
+    /// When this apply runs (RFC 3339, UTC): state records it with what the apply wrote, so
+    /// that a later plan can tell a value the server did not keep.
+    pub now: String,
 }
 
 /// The result of an apply: one outcome per change, in plan order.
@@ -156,6 +159,7 @@ pub async fn apply(
     let mut interrupted = *interrupt.borrow();
     let mut record_error = None;
     let parallelism = options.parallelism.max(1);
+    let now: Arc<str> = options.now.as_str().into();
 
     // Start ready steps until `parallelism` are in flight. Used at the top of the loop and
     // again while finished steps are being recorded, so that slots do not idle during the
@@ -193,7 +197,8 @@ pub async fn apply(
                             release(s, &dependents, &mut pending, &mut ready);
                             continue;
                         };
-                        running.spawn(async move { (s, work.run(client).await) });
+                        let now = Arc::clone(&now);
+                        running.spawn(async move { (s, work.run(client, now).await) });
                     }
                 }
             }
@@ -374,15 +379,24 @@ enum Task {
         change: usize,
         user_name: String,
         active: bool,
+        /// As planned: an empty value clears (it matters when the create meets an existing
+        /// user, which is then brought to exactly this).
         attrs: UserAttrs,
         protect: bool,
     },
+    /// Adopt, update, rename or disable, by id.
     UpdateUser {
         change: usize,
         id: String,
+        /// The record state holds it under, if any, and the one it is held under after.
+        managed_as: Option<String>,
+        record_as: String,
+        /// The live userName before and after.
+        user_name_before: String,
         user_name: String,
-        before: UserAttrs,
-        after: UserAttrs,
+        /// Boxed: the largest variant by far otherwise.
+        before: Box<UserAttrs>,
+        after: Box<UserAttrs>,
         active_before: bool,
         active_after: bool,
         protect: bool,
@@ -390,7 +404,7 @@ enum Task {
     DeleteUser {
         change: usize,
         id: String,
-        user_name: String,
+        managed_as: String,
     },
     CreateGroup {
         change: usize,
@@ -398,19 +412,22 @@ enum Task {
         protect: bool,
         members: Vec<(usize, MemberRef)>,
     },
-    /// Adopt, rename or update: `rename_from` is set for a rename.
+    /// Adopt, rename or update, by id: renamed when `before_name` differs from `live_name`;
+    /// recorded under `name`.
     KeepGroup {
         change: usize,
         id: String,
+        managed_as: Option<String>,
         name: String,
-        rename_from: Option<String>,
+        live_name: String,
+        before_name: String,
         members: Vec<String>,
         protect: bool,
     },
     DeleteGroup {
         change: usize,
         id: String,
-        name: String,
+        managed_as: String,
     },
     Members {
         group: String,
@@ -564,17 +581,23 @@ fn user_task(c: usize, change: &Change) -> Task {
         Action::Delete => Task::DeleteUser {
             change: c,
             id,
-            user_name: change.name.clone(),
+            managed_as: change
+                .managed_as
+                .clone()
+                .unwrap_or_else(|| change.name.clone()),
         },
-        // Adopt, Update, Disable.
+        // Adopt, Update, Rename, Disable.
         _ => Task::UpdateUser {
             change: c,
             id,
-            user_name: change.name.clone(),
+            managed_as: change.managed_as.clone(),
+            record_as: change.name.clone(),
+            user_name_before: before.user_name.unwrap_or_else(|| change.name.clone()),
+            user_name: after.user_name.unwrap_or_else(|| change.name.clone()),
             active_before: before.active.unwrap_or(true),
             active_after: after.active.unwrap_or(false),
-            before: before.attrs,
-            after: after.attrs,
+            before: Box::new(before.attrs),
+            after: Box::new(after.attrs),
             protect: after.protect.unwrap_or(false),
         },
     }
@@ -594,15 +617,18 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
         Action::Delete => Task::DeleteGroup {
             change: c,
             id,
-            name: change.name.clone(),
+            managed_as: change
+                .managed_as
+                .clone()
+                .unwrap_or_else(|| change.name.clone()),
         },
         _ => Task::KeepGroup {
             change: c,
             id,
+            managed_as: change.managed_as.clone(),
             name: change.name.clone(),
-            rename_from: (change.action == Action::Rename)
-                .then(|| before.name.clone())
-                .flatten(),
+            live_name: after.name.unwrap_or_else(|| change.name.clone()),
+            before_name: before.name.unwrap_or_else(|| change.name.clone()),
             members: before.members.unwrap_or_default(),
             protect: after.protect.unwrap_or(false),
         },
@@ -610,7 +636,7 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
 }
 
 impl Work {
-    async fn run(self, client: ScimClient) -> StepResult {
+    async fn run(self, client: ScimClient, now: Arc<str>) -> StepResult {
         let mut r = StepResult::default();
         let fail = |r: &mut StepResult, changes: &[usize], e: &ScimError| {
             for &c in changes {
@@ -627,26 +653,39 @@ impl Work {
             } => match client.create_user(&user_name, active, &attrs).await {
                 Ok(created) => {
                     let mut user = created.value;
+                    let mut written = written_user_fields(&user.attrs);
                     if created.adopted {
-                        // It existed: make it look like what was asked for.
+                        // It existed: bring it to exactly what the plan said, clears included.
                         let target = user.attrs.overlay(&attrs);
-                        let active_change = (user.active != active).then_some(active);
-                        if let Err(e) = client
-                            .update_user(&user.id, &user.attrs, &target, active_change)
-                            .await
-                        {
-                            r.ops.push(put_user(&user, protect));
+                        let update = UserUpdate {
+                            user_name: (user.user_name != user_name).then_some(user_name.as_str()),
+                            before: &user.attrs,
+                            after: &target,
+                            active: (user.active != active).then_some(active),
+                        };
+                        if let Err(e) = client.update_user(&user.id, &update).await {
+                            r.ops.push(put_user(&user, &user_name, protect, None));
                             r.created_users
                                 .push((folded(&user_name).into_owned(), user.id.clone()));
-                            r.outcomes.push((change, Outcome::Failed(e.to_string())));
+                            r.outcomes.push((
+                                change,
+                                Outcome::Failed(format!(
+                                    "it existed already (id `{}`) and was adopted, but could not be brought to the planned values: {e}",
+                                    user.id
+                                )),
+                            ));
                             return r;
                         }
+                        written = update.fields();
                         user.attrs = target;
                         user.active = active;
+                        user.user_name = user_name.clone();
                     }
                     r.created_users
                         .push((folded(&user_name).into_owned(), user.id.clone()));
-                    r.ops.push(put_user(&user, protect));
+                    let wrote = Wrote::merge(None, &now, &written);
+                    r.ops
+                        .push(put_user(&user, &user_name, protect, Some(wrote)));
                     let outcome = if created.adopted {
                         Outcome::Adopted
                     } else {
@@ -659,6 +698,9 @@ impl Work {
             Task::UpdateUser {
                 change,
                 id,
+                managed_as,
+                record_as,
+                user_name_before,
                 user_name,
                 before,
                 after,
@@ -666,22 +708,34 @@ impl Work {
                 active_after,
                 protect,
             } => {
-                let active = (active_before != active_after).then_some(active_after);
-                match client.update_user(&id, &before, &after, active).await {
+                let update = UserUpdate {
+                    user_name: (user_name_before != user_name).then_some(user_name.as_str()),
+                    before: &before,
+                    after: &after,
+                    active: (active_before != active_after).then_some(active_after),
+                };
+                match client.update_user(&id, &update).await {
                     Ok(()) => {
+                        let wrote = Wrote::merge(None, &now, &update.fields());
+                        if let Some(old) = managed_as.filter(|m| folded(m) != folded(&record_as)) {
+                            r.ops.push(StateOp::RemoveUser { user_name: old });
+                        }
                         r.ops.push(StateOp::PutUser {
                             user: ManagedUser {
                                 id,
-                                user_name,
+                                user_name: record_as,
                                 active: active_after,
-                                attrs: after,
+                                attrs: *after,
                                 protect,
+                                wrote: Some(wrote).filter(|w| !w.fields.is_empty()),
                             },
                         });
                         r.outcomes.push((change, Outcome::Done));
                     }
                     Err(e) if e.is_not_found() => {
-                        r.ops.push(StateOp::RemoveUser { user_name });
+                        if let Some(old) = managed_as {
+                            r.ops.push(StateOp::RemoveUser { user_name: old });
+                        }
                         fail(&mut r, &[change], &e);
                     }
                     Err(e) => fail(&mut r, &[change], &e),
@@ -690,10 +744,12 @@ impl Work {
             Task::DeleteUser {
                 change,
                 id,
-                user_name,
+                managed_as,
             } => match client.delete_user(&id).await {
                 Ok(_) => {
-                    r.ops.push(StateOp::RemoveUser { user_name });
+                    r.ops.push(StateOp::RemoveUser {
+                        user_name: managed_as,
+                    });
                     r.outcomes.push((change, Outcome::Done));
                 }
                 Err(e) => fail(&mut r, &[change], &e),
@@ -710,12 +766,17 @@ impl Work {
                         let group = created.value;
                         r.created_groups
                             .push((folded(&name).into_owned(), group.id.clone()));
+                        let mut fields = vec!["name".to_owned()];
+                        if !refs.is_empty() || created.adopted {
+                            fields.push("members".to_owned());
+                        }
                         r.ops.push(StateOp::PutGroup {
                             group: ManagedGroup {
                                 id: group.id,
                                 name,
                                 members: group.members,
                                 protect,
+                                wrote: Some(Wrote::merge(None, &now, &fields)),
                             },
                         });
                         let outcome = if created.adopted {
@@ -739,19 +800,22 @@ impl Work {
             Task::KeepGroup {
                 change,
                 id,
+                managed_as,
                 name,
-                rename_from,
+                live_name,
+                before_name,
                 members,
                 protect,
             } => {
-                if rename_from.is_some() {
-                    if let Err(e) = client.rename_group(&id, &name).await {
+                let renames = before_name != live_name;
+                if renames {
+                    if let Err(e) = client.rename_group(&id, &live_name).await {
                         fail(&mut r, &[change], &e);
                         return r;
                     }
                 }
-                if let Some(from) = rename_from {
-                    r.ops.push(StateOp::RemoveGroup { name: from });
+                if let Some(old) = managed_as.filter(|m| folded(m) != folded(&name)) {
+                    r.ops.push(StateOp::RemoveGroup { name: old });
                 }
                 r.ops.push(StateOp::PutGroup {
                     group: ManagedGroup {
@@ -759,13 +823,18 @@ impl Work {
                         name,
                         members,
                         protect,
+                        wrote: renames.then(|| Wrote::merge(None, &now, &["name".to_owned()])),
                     },
                 });
                 r.outcomes.push((change, Outcome::Done));
             }
-            Task::DeleteGroup { change, id, name } => match client.delete_group(&id).await {
+            Task::DeleteGroup {
+                change,
+                id,
+                managed_as,
+            } => match client.delete_group(&id).await {
                 Ok(_) => {
-                    r.ops.push(StateOp::RemoveGroup { name });
+                    r.ops.push(StateOp::RemoveGroup { name: managed_as });
                     r.outcomes.push((change, Outcome::Done));
                 }
                 Err(e) => fail(&mut r, &[change], &e),
@@ -779,26 +848,39 @@ impl Work {
                 let adds: Vec<MemberRef> = add.iter().map(|(_, m)| m.clone()).collect();
                 let removes: Vec<String> = remove.iter().map(|(_, id)| id.clone()).collect();
                 let patched = client.patch_members(&group_id, &adds, &removes).await;
-                // Record what went through, even when a later batch failed.
-                if patched.added > 0 {
+                let at = Some(now.to_string());
+                // Record what went through, even when some failed.
+                let added: Vec<String> = adds
+                    .iter()
+                    .zip(&patched.adds)
+                    .filter(|(_, done)| done.is_ok())
+                    .map(|(m, _)| m.id.clone())
+                    .collect();
+                let removed: Vec<String> = removes
+                    .iter()
+                    .zip(&patched.removes)
+                    .filter(|(_, done)| done.is_ok())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if !added.is_empty() {
                     r.ops.push(StateOp::AddMembers {
                         group: group.clone(),
-                        ids: adds[..patched.added].iter().map(|m| m.id.clone()).collect(),
+                        ids: added,
+                        at: at.clone(),
                     });
                 }
-                if patched.removed > 0 {
+                if !removed.is_empty() {
                     r.ops.push(StateOp::RemoveMembers {
                         group,
-                        ids: removes[..patched.removed].to_vec(),
+                        ids: removed,
+                        at,
                     });
                 }
-                let error = patched.error.map(|e| e.to_string());
-                for (i, (c, _)) in add.iter().enumerate() {
-                    r.outcomes.push((*c, outcome_of(i < patched.added, &error)));
+                for ((c, _), done) in add.iter().zip(&patched.adds) {
+                    r.outcomes.push((*c, outcome_of(done)));
                 }
-                for (i, (c, _)) in remove.iter().enumerate() {
-                    r.outcomes
-                        .push((*c, outcome_of(i < patched.removed, &error)));
+                for ((c, _), done) in remove.iter().zip(&patched.removes) {
+                    r.outcomes.push((*c, outcome_of(done)));
                 }
             }
         }
@@ -806,21 +888,36 @@ impl Work {
     }
 }
 
-fn outcome_of(done: bool, error: &Option<String>) -> Outcome {
-    match (done, error) {
-        (true, _) | (false, None) => Outcome::Done,
-        (false, Some(e)) => Outcome::Failed(e.clone()),
+fn outcome_of(done: &Result<(), String>) -> Outcome {
+    match done {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Failed(e.clone()),
     }
 }
 
-fn put_user(user: &crate::model::LiveUser, protect: bool) -> StateOp {
+/// The state record of a user as written: `user` as the server holds it, managed as
+/// `user_name`.
+fn put_user(user: &LiveUser, user_name: &str, protect: bool, wrote: Option<Wrote>) -> StateOp {
     StateOp::PutUser {
         user: ManagedUser {
             id: user.id.clone(),
-            user_name: user.user_name.clone(),
+            user_name: user_name.to_owned(),
             active: user.active,
             attrs: user.attrs.clone(),
             protect,
+            wrote,
         },
     }
+}
+
+/// What a create wrote: userName, `active` and every attribute it set.
+fn written_user_fields(attrs: &UserAttrs) -> Vec<String> {
+    let mut fields = vec!["user_name".to_owned(), "active".to_owned()];
+    fields.extend(
+        USER_FIELDS
+            .iter()
+            .filter(|f| (f.get)(attrs).is_some())
+            .map(|f| f.name.to_owned()),
+    );
+    fields
 }

@@ -95,6 +95,10 @@ pub struct RefreshArgs {
     /// Concurrent requests per tenant [default: per tenant kind].
     #[arg(long)]
     pub parallelism: Option<usize>,
+    /// Go on when a listing stays short of the count the server reports and a declared or
+    /// managed object cannot be found (for a server whose count is simply wrong).
+    #[arg(long)]
+    pub accept_listing_gap: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +129,10 @@ pub struct PlanArgs {
     /// Concurrent requests per tenant for the refresh [default: per tenant kind].
     #[arg(long)]
     pub parallelism: Option<usize>,
+    /// Go on when a listing stays short of the count the server reports and a declared or
+    /// managed object cannot be found (for a server whose count is simply wrong).
+    #[arg(long)]
+    pub accept_listing_gap: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +155,10 @@ pub struct ApplyArgs {
     /// run (overrides `max_destroy_percent`).
     #[arg(long, value_name = "PERCENT")]
     pub max_destroy_percent: Option<f64>,
+    /// Go on when a listing stays short of the count the server reports and a declared or
+    /// managed object cannot be found (for a server whose count is simply wrong).
+    #[arg(long)]
+    pub accept_listing_gap: bool,
 }
 
 #[derive(Debug, Args)]

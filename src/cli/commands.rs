@@ -79,11 +79,13 @@ async fn read_all(
     config: &Config,
     state: &State,
     tenants: &Tenants,
+    accept_gap: bool,
 ) -> Result<HashMap<String, LiveTenant>, Failure> {
     let mut reads = tokio::task::JoinSet::new();
     for name in config.tenants.keys() {
         let client = tenants.clients[name].clone();
-        let expected = expected_names(config, state, name);
+        let mut expected = expected_names(config, state, name);
+        expected.accept_gap = accept_gap;
         let name = name.clone();
         reads.spawn(async move {
             let result = client.read_tenant(&expected).await;
@@ -108,25 +110,23 @@ async fn read_all(
     Ok(live)
 }
 
-/// What a refresh of `tenant` must account for even if a listing comes back short.
+/// What a refresh of `tenant` must account for even if a listing comes back short: the
+/// declared names (and old names), and the ids state manages.
 fn expected_names(config: &Config, state: &State, tenant: &str) -> Expected {
     let mut expected = Expected::default();
     if let Some(desired) = config.desired.get(tenant) {
-        expected
-            .users
-            .extend(desired.users.iter().map(|u| u.user_name.clone()));
+        for u in &desired.users {
+            expected.users.push(u.user_name.clone());
+            expected.users.extend(u.renamed_from.iter().cloned());
+        }
         for g in &desired.groups {
             expected.groups.push(g.name.clone());
             expected.groups.extend(g.renamed_from.iter().cloned());
         }
     }
     if let Some(managed) = state.tenants.get(tenant) {
-        expected
-            .users
-            .extend(managed.users.values().map(|u| u.user_name.clone()));
-        expected
-            .groups
-            .extend(managed.groups.values().map(|g| g.name.clone()));
+        expected.user_ids = managed.users.values().map(|u| u.id.clone()).collect();
+        expected.group_ids = managed.groups.values().map(|g| g.id.clone()).collect();
     }
     for names in [&mut expected.users, &mut expected.groups] {
         names.sort_by_cached_key(|n| crate::model::name_key(n));
@@ -161,7 +161,7 @@ async fn refresh(cli: &Cli, out: Output, args: &RefreshArgs) -> Result<ExitStatu
     let loaded = store.load()?;
     let mut state = loaded.state;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let live = read_all(&config, &state, &tenants).await;
+    let live = read_all(&config, &state, &tenants, args.accept_listing_gap).await;
     tenants.shutdown().await?;
     let live = live?;
     let before = state.clone();
@@ -185,17 +185,25 @@ async fn refresh(cli: &Cli, out: Output, args: &RefreshArgs) -> Result<ExitStatu
     Ok(ExitStatus::Success)
 }
 
-/// Refresh (unless told not to) and plan. Returns the plan and the refreshed state.
+/// How to make a plan, as the flags say.
+struct PlanSettings<'a> {
+    refresh: bool,
+    targets: &'a [Address],
+    limits: Limits,
+    accept_gap: bool,
+}
+
+/// Refresh (unless told not to) and plan. Returns the plan and the refreshed state. The plan
+/// compares live with state as it was recorded, so that what changed outside zsc shows.
 async fn compute_plan(
     config: &Config,
     state: &State,
     tenants: &Tenants,
-    refresh: bool,
-    targets: &[Address],
+    settings: &PlanSettings<'_>,
 ) -> Result<(Plan, State), Failure> {
     let mut refreshed = state.clone();
-    let live: HashMap<String, LiveTenant> = if refresh {
-        let live = read_all(config, state, tenants).await?;
+    let live: HashMap<String, LiveTenant> = if settings.refresh {
+        let live = read_all(config, state, tenants, settings.accept_gap).await?;
         fold_refresh(&mut refreshed, config, &live);
         live
     } else {
@@ -217,7 +225,7 @@ async fn compute_plan(
             name,
             dialect: tenant.dialect,
             desired: config.desired.get(name).unwrap_or(&empty_desired),
-            managed: refreshed.tenants.get(name).unwrap_or(&empty_state),
+            managed: state.tenants.get(name).unwrap_or(&empty_state),
             live: &live[name],
             remove_user_action: config.defaults.remove_user_action,
         })
@@ -227,13 +235,15 @@ async fn compute_plan(
             lineage: state.lineage.clone(),
             serial: state.serial,
             config_fingerprint: config.fingerprint(),
-            refreshed: refresh,
+            refreshed: settings.refresh,
         },
         &inputs,
     );
     drop(inputs);
-    plan.retain_targets(targets);
-    plan.warnings = crate::plan::warnings(&plan, limits(config, None, None));
+    plan.retain_targets(settings.targets);
+    plan.warnings
+        .extend(crate::plan::warnings(&plan, settings.limits));
+    plan.limits = Some(settings.limits);
     Ok((plan, refreshed))
 }
 
@@ -245,13 +255,8 @@ fn limits(config: &Config, max_destroy: Option<usize>, max_destroy_percent: Opti
     }
 }
 
-fn guard(
-    plan: &Plan,
-    config: &Config,
-    max_destroy: Option<usize>,
-    max_destroy_percent: Option<f64>,
-) -> Result<(), Failure> {
-    let violations = check_guards(plan, limits(config, max_destroy, max_destroy_percent));
+fn guard(plan: &Plan, limits: Limits) -> Result<(), Failure> {
+    let violations = check_guards(plan, limits);
     if violations.is_empty() {
         return Ok(());
     }
@@ -268,12 +273,18 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Fai
     let state = store.load()?.state;
     let targets = super::targets::resolve(&args.targets, &config, &state)?;
     let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let result = compute_plan(&config, &state, &tenants, args.refresh, &targets).await;
+    let settings = PlanSettings {
+        refresh: args.refresh,
+        targets: &targets,
+        limits: limits(&config, args.max_destroy, args.max_destroy_percent),
+        accept_gap: args.accept_listing_gap,
+    };
+    let result = compute_plan(&config, &state, &tenants, &settings).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;
 
     out.print(&super::show::render_plan(&plan, args.format, out)?);
-    guard(&plan, &config, args.max_destroy, args.max_destroy_percent)?;
+    guard(&plan, settings.limits)?;
     if let Some(path) = &args.out {
         write_plan_file(path, &plan)?;
         out.info(&format!(
@@ -404,7 +415,13 @@ async fn apply_with(
             plan
         }
         None => {
-            let (plan, refreshed) = compute_plan(config, state, tenants, true, &targets).await?;
+            let settings = PlanSettings {
+                refresh: true,
+                targets: &targets,
+                limits: limits(config, args.max_destroy, args.max_destroy_percent),
+                accept_gap: args.accept_listing_gap,
+            };
+            let (plan, refreshed) = compute_plan(config, state, tenants, &settings).await?;
             // Keep what the refresh learned, even if nothing else happens.
             if refreshed.tenants != state.tenants {
                 *state = refreshed;
@@ -417,7 +434,13 @@ async fn apply_with(
             plan
         }
     };
-    guard(&plan, config, args.max_destroy, args.max_destroy_percent)?;
+    // A saved plan is held to the limits it was made with, unless this run raises them.
+    let base = plan.limits.unwrap_or_else(|| limits(config, None, None));
+    let limits = Limits {
+        max_destroy: args.max_destroy.unwrap_or(base.max_destroy),
+        max_destroy_percent: args.max_destroy_percent.unwrap_or(base.max_destroy_percent),
+    };
+    guard(&plan, limits)?;
     if plan.is_empty() {
         if args.plan_file.is_some() {
             out.print("No changes in the saved plan.\n");
@@ -449,7 +472,10 @@ async fn apply_with(
         &tenants.clients,
         state,
         &mut recorder,
-        &ApplyOptions { parallelism },
+        &ApplyOptions {
+            parallelism,
+            now: crate::state::now(),
+        },
         reporter.clone(),
         interrupt_rx,
     )

@@ -340,6 +340,12 @@ impl<S: Schema> Record<S> {
     pub fn take(&mut self, index: usize) -> Option<(Spot, At<Node>)> {
         self.fields.get_mut(index).and_then(Option::take)
     }
+
+    /// Take the field named `name` (one of `S::FIELDS`).
+    pub fn field(&mut self, name: &str) -> Option<(Spot, At<Node>)> {
+        let index = S::FIELDS.iter().position(|f| *f == name)?;
+        self.take(index)
+    }
 }
 
 struct RecordVisitor<S>(PhantomData<S>);
@@ -612,6 +618,7 @@ schema!(
     "user",
     [
         "user_name",
+        "renamed_from",
         "display_name",
         "given_name",
         "family_name",

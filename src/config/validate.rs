@@ -32,18 +32,7 @@ pub(crate) type Validated = (
     BTreeMap<String, DesiredTenant>,
 );
 
-/// The key under which names are compared; borrows when the name is already a key. Same
-/// result as [`crate::model::name_key`].
-fn key(name: &str) -> Cow<'_, str> {
-    if name
-        .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-    {
-        Cow::Borrowed(name)
-    } else {
-        Cow::Owned(name.to_lowercase())
-    }
-}
+use crate::model::folded as key;
 
 /// A position in some file.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +45,7 @@ struct UserDecl {
     pos: Pos,
     name_at: Spot,
     user_name: String,
+    renamed_from: Option<At<String>>,
     attrs: UserAttrs,
     active: bool,
     protect: bool,
@@ -251,6 +241,25 @@ impl Validator {
                 },
                 record,
             );
+            if let Some(url) = tenant.as_ref().and_then(|t| t.url.as_deref()) {
+                let server = same_server_key(url);
+                let other = self
+                    .tenants
+                    .iter()
+                    .flatten()
+                    .find(|o| o.url.as_deref().map(same_server_key) == Some(server.clone()));
+                if let Some(other) = other {
+                    cx.error(
+                        name.at,
+                        format!(
+                            "tenants `{}` and `{}` point at the same server (the same `url`): each \
+                             would undo what the other manages; declare it once",
+                            other.name,
+                            self.tenant_names.last().map_or("", String::as_str)
+                        ),
+                    );
+                }
+            }
             self.tenants.push(tenant);
         }
     }
@@ -634,31 +643,27 @@ impl Validator {
             return None;
         }
         let name = required_name(cx, &mut r, at, "user", "user_name");
+        let renamed_from = optional_name(cx, &mut r, "renamed_from");
         let mut attrs = UserAttrs::default();
-        let slots = [
-            (1, &mut attrs.display_name),
-            (2, &mut attrs.given_name),
-            (3, &mut attrs.family_name),
-            (4, &mut attrs.email),
-            (5, &mut attrs.department),
-            (6, &mut attrs.external_id),
-        ];
-        for (index, slot) in slots {
-            if let Some((_, node)) = r.take(index) {
-                *slot = cx.string(UserSchema::FIELDS[index], node).map(|s| s.value);
+        for field in crate::model::USER_FIELDS {
+            if let Some((_, node)) = r.field(field.name) {
+                *(field.get_mut)(&mut attrs) = attribute(cx, field.name, node);
             }
         }
         let active = r
-            .take(7)
+            .field("active")
             .and_then(|(_, n)| cx.boolean("active", n))
             .unwrap_or(true);
-        let tenants = r.take(8).and_then(|(_, n)| tenant_list(cx, n));
+        let tenants = r.field("tenants").and_then(|(_, n)| tenant_list(cx, n));
         let groups = r
-            .take(9)
+            .field("groups")
             .and_then(|(_, n)| cx.string_list("groups", n))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(nfc)
+            .collect();
         let protect = r
-            .take(10)
+            .field("protect")
             .and_then(|(_, n)| cx.boolean("protect", n))
             .unwrap_or(false);
         let name = name?;
@@ -666,6 +671,7 @@ impl Validator {
             pos: Pos { file: cx.file, at },
             name_at: name.at,
             user_name: name.value,
+            renamed_from,
             attrs,
             active,
             protect,
@@ -681,19 +687,17 @@ impl Validator {
             return None;
         }
         let name = required_name(cx, &mut r, at, "group", "name");
-        let renamed_from = r.take(1).and_then(|(_, n)| cx.string("renamed_from", n));
-        if let Some(from) = &renamed_from {
-            if from.value.trim().is_empty() {
-                cx.error(from.at, "`renamed_from` is empty");
-            }
-        }
+        let renamed_from = optional_name(cx, &mut r, "renamed_from");
         let members = r
-            .take(2)
+            .field("members")
             .and_then(|(_, n)| cx.string_list("members", n))
-            .unwrap_or_default();
-        let tenants = r.take(3).and_then(|(_, n)| tenant_list(cx, n));
+            .unwrap_or_default()
+            .into_iter()
+            .map(nfc)
+            .collect();
+        let tenants = r.field("tenants").and_then(|(_, n)| tenant_list(cx, n));
         let protect = r
-            .take(4)
+            .field("protect")
             .and_then(|(_, n)| cx.boolean("protect", n))
             .unwrap_or(false);
         let name = name?;
@@ -766,45 +770,43 @@ impl Validator {
         }
 
         // Renames.
-        let mut renames: HashMap<Cow<str>, usize> = HashMap::new();
-        for &gi in &groups {
-            let g = &self.groups[gi];
-            let Some(from) = &g.renamed_from else {
-                continue;
-            };
-            let from_key = key(&from.value);
-            if let Some(&other) = group_index.get(&from_key) {
-                let message = if other == gi {
-                    format!("group `{}` is renamed from itself", g.name)
-                } else {
-                    let o = &self.groups[other];
-                    format!(
-                        "group `{}` is renamed from `{}`, which is also declared (at {}); a renamed group's old name must not be declared",
-                        g.name,
-                        from.value,
-                        self.origin(Pos { file: o.pos.file, at: o.name_at })
-                    )
-                };
-                sink.error(g.pos.file, from.at, message);
-                continue;
-            }
-            match renames.entry(from_key) {
-                Entry::Occupied(first) => {
-                    let first = &self.groups[*first.get()];
-                    sink.error(
-                        g.pos.file,
-                        from.at,
-                        format!(
-                            "groups `{}` and `{}` are both renamed from `{}`",
-                            first.name, g.name, from.value
-                        ),
-                    );
+        let renames = self.renames(
+            sink,
+            "group",
+            groups.iter().map(|&gi| {
+                let g = &self.groups[gi];
+                (gi, g.name.as_str(), g.renamed_from.as_ref(), g.pos.file)
+            }),
+            &group_index,
+            |i| {
+                let g = &self.groups[i];
+                Pos {
+                    file: g.pos.file,
+                    at: g.name_at,
                 }
-                Entry::Vacant(slot) => {
-                    slot.insert(gi);
+            },
+        );
+        self.renames(
+            sink,
+            "user",
+            users.iter().map(|&ui| {
+                let u = &self.users[ui];
+                (
+                    ui,
+                    u.user_name.as_str(),
+                    u.renamed_from.as_ref(),
+                    u.pos.file,
+                )
+            }),
+            &user_index,
+            |i| {
+                let u = &self.users[i];
+                Pos {
+                    file: u.pos.file,
+                    at: u.name_at,
                 }
-            }
-        }
+            },
+        );
 
         // Scopes: which tenants each user and group is in.
         let all = vec![true; tenant_count];
@@ -1010,6 +1012,7 @@ impl Validator {
                 let u = &self.users[ui];
                 tenant.users.push(DesiredUser {
                     user_name: u.user_name.clone(),
+                    renamed_from: u.renamed_from.as_ref().map(|r| r.value.clone()),
                     attrs: super::dialect_checks::stored_attrs(&u.attrs, t.dialect),
                     active: u.active,
                     protect: u.protect,
@@ -1047,6 +1050,60 @@ impl Validator {
         Some((tenants, self.defaults, desired))
     }
 
+    /// Check `renamed_from` on users or groups: the old name must not be declared (a change
+    /// of case only is a rename, not a declaration of the old name), and two may not take the
+    /// same old name. Returns the old names by key, and who took each.
+    fn renames<'d>(
+        &self,
+        sink: &mut Sink,
+        kind: &str,
+        decls: impl Iterator<Item = (usize, &'d str, Option<&'d At<String>>, usize)>,
+        index: &HashMap<Cow<'d, str>, usize>,
+        declared_at: impl Fn(usize) -> Pos,
+    ) -> HashMap<Cow<'d, str>, usize> {
+        let mut renames: HashMap<Cow<str>, usize> = HashMap::new();
+        let mut names: HashMap<usize, &str> = HashMap::new();
+        for (i, name, from, file) in decls {
+            names.insert(i, name);
+            let Some(from) = from else { continue };
+            let from_key = key(&from.value);
+            if let Some(&other) = index.get(&from_key) {
+                if other == i && from.value != name {
+                    continue; // only the case changes
+                }
+                let message = if other == i {
+                    format!("{kind} `{name}` is renamed from itself")
+                } else {
+                    format!(
+                        "{kind} `{name}` is renamed from `{}`, which is also declared (at {}); a \
+                         renamed {kind}'s old name must not be declared",
+                        from.value,
+                        self.origin(declared_at(other))
+                    )
+                };
+                sink.error(file, from.at, message);
+                continue;
+            }
+            match renames.entry(from_key) {
+                Entry::Occupied(first) => {
+                    sink.error(
+                        file,
+                        from.at,
+                        format!(
+                            "{kind}s `{}` and `{name}` are both renamed from `{}`",
+                            names.get(first.get()).copied().unwrap_or_default(),
+                            from.value
+                        ),
+                    );
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+        renames
+    }
+
     fn scope_text(&self, mask: &[bool]) -> String {
         let names: Vec<String> = self
             .tenant_names
@@ -1080,9 +1137,10 @@ fn list_items<S: Schema>(
     }
 }
 
-/// The name field of a user or group: present, a string, not empty, not padded, not too long.
-/// Problems with the value are reported but the name is kept, so that references to it do not
-/// add errors of their own.
+/// The name field of a user or group: present, a string, not empty, not padded, not too long,
+/// no control or invisible characters; kept in NFC (see [`crate::model::name_key`]). Problems
+/// with the value are reported but the name is kept, so that references to it do not add
+/// errors of their own.
 fn required_name<S: Schema>(
     cx: &mut Ctx,
     r: &mut Record<S>,
@@ -1090,8 +1148,7 @@ fn required_name<S: Schema>(
     what: &str,
     field: &str,
 ) -> Option<At<String>> {
-    let index = S::FIELDS.iter().position(|f| *f == field)?;
-    let Some((_, node)) = r.take(index) else {
+    let Some((_, node)) = r.field(field) else {
         cx.error(at, format!("{what} has no `{field}`"));
         return None;
     };
@@ -1100,11 +1157,36 @@ fn required_name<S: Schema>(
         return None;
     }
     let name = cx.string(field, node)?;
+    check_name(cx, field, &name).then_some(())?;
+    Some(nfc(name))
+}
+
+/// An optional name field (`renamed_from`), checked as [`required_name`] checks names.
+fn optional_name<S: Schema>(cx: &mut Ctx, r: &mut Record<S>, field: &str) -> Option<At<String>> {
+    let (_, node) = r.field(field)?;
+    let name = cx.string(field, node)?;
+    check_name(cx, field, &name).then_some(())?;
+    Some(nfc(name))
+}
+
+/// Report what is wrong with a name; false when it is empty (nothing to keep).
+fn check_name(cx: &mut Ctx, field: &str, name: &At<String>) -> bool {
     if name.value.trim().is_empty() {
         cx.error(name.at, format!("`{field}` must not be empty"));
-        return None;
+        return false;
     }
-    if name.value.trim() != name.value {
+    if let Some(c) = crate::model::invisible_char(&name.value) {
+        cx.error(
+            name.at,
+            format!(
+                "`{field}` `{}` contains {}, which names must not hold (control, invisible and \
+                 non-breaking space characters print like other names while comparing \
+                 differently)",
+                crate::model::printable(&name.value),
+                char_name(c)
+            ),
+        );
+    } else if name.value.trim() != name.value {
         cx.error(
             name.at,
             format!(
@@ -1120,7 +1202,62 @@ fn required_name<S: Schema>(
             format!("`{field}` is {chars} characters long; the limit is {MAX_NAME_CHARS}"),
         );
     }
-    Some(name)
+    true
+}
+
+/// `U+200B` and, for the common ones, what it is.
+fn char_name(c: char) -> String {
+    let what = match c {
+        '\t' => " (tab)",
+        '\n' => " (line feed)",
+        '\r' => " (carriage return)",
+        '\u{1b}' => " (escape)",
+        '\u{a0}' => " (no-break space)",
+        '\u{200b}' => " (zero-width space)",
+        '\u{200c}' => " (zero-width non-joiner)",
+        '\u{200d}' => " (zero-width joiner)",
+        '\u{feff}' => " (byte-order mark)",
+        '\u{ad}' => " (soft hyphen)",
+        _ => "",
+    };
+    format!("U+{:04X}{what}", c as u32)
+}
+
+/// A name in NFC: what zsc sends and compares (servers that follow RFC 8265 store NFC).
+fn nfc(name: At<String>) -> At<String> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if matches!(is_nfc_quick(name.value.chars()), IsNormalized::Yes) {
+        return name;
+    }
+    At {
+        at: name.at,
+        value: name.value.nfc().collect(),
+    }
+}
+
+/// A user attribute: a string; `""` clears; a value of only white space is refused (it would
+/// be sent as it is, and look empty), and so is `null` (which YAML also spells `~`), which is
+/// neither "leave alone" nor "clear".
+fn attribute(cx: &mut Ctx, field: &str, node: At<Node>) -> Option<String> {
+    if matches!(node.value, Node::Null) {
+        cx.error(
+            node.at,
+            format!(
+                "`{field}` is null; leave it out to leave the live value alone, or give `\"\"` to \
+                 clear it"
+            ),
+        );
+        return None;
+    }
+    let value = cx.string(field, node)?;
+    if !value.value.is_empty() && value.value.trim().is_empty() {
+        cx.error(
+            value.at,
+            format!("`{field}` is only white space; give `\"\"` to clear it"),
+        );
+        return None;
+    }
+    Some(value.value)
 }
 
 /// A `tenants:` list on a user or group; an empty list is a mistake (it would declare nothing).
@@ -1156,6 +1293,22 @@ fn declared_list(names: &[String]) -> String {
     }
     let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     format!("declared: {}", list.join(", "))
+}
+
+/// What identifies the server a `url` points at: scheme, host and port as the URL parser
+/// normalises them (lower-case host, default port dropped), and the path without a trailing
+/// `/`.
+fn same_server_key(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => format!(
+            "{}://{}:{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default(),
+            u.path().trim_end_matches('/')
+        ),
+        Err(_) => url.trim().trim_end_matches('/').to_owned(),
+    }
 }
 
 /// `https://` anywhere, `http://` only to this machine; a host is required and credentials

@@ -206,11 +206,14 @@ mod tests {
     #[test]
     fn weird_names_round_trip_through_validation() {
         let dir = tempfile::tempdir().unwrap();
-        // Names validation accepts (no padding, not empty); attributes take anything.
+        // Names validation accepts (no padding, not empty, nothing invisible); attributes take
+        // anything but white space alone.
         let names: Vec<&str> = WEIRD
             .iter()
             .copied()
-            .filter(|n| !n.is_empty() && n.trim() == *n)
+            .filter(|n| {
+                !n.is_empty() && n.trim() == *n && crate::model::invisible_char(n).is_none()
+            })
             .collect();
         let users: Vec<DeclaredUser> = names
             .iter()

@@ -106,17 +106,75 @@ pub struct Change {
     /// deletes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The name state records the object under, when zsc manages it already: the record the
+    /// apply updates or removes (it differs from `name` for a rename).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_as: Option<String>,
+    /// Values this change puts back because they changed on the server since state last
+    /// recorded them (outside zsc, or not kept by the server when zsc wrote them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
 }
 
-/// A string as it appears inside an address: quoted, with `"` and `\` escaped.
+impl Change {
+    /// A change with no values, ids, dependencies or notes yet.
+    pub fn new(
+        address: String,
+        tenant: &str,
+        object: ObjectKind,
+        action: Action,
+        name: &str,
+    ) -> Change {
+        Change {
+            address,
+            tenant: tenant.to_owned(),
+            object,
+            action,
+            name: name.to_owned(),
+            id: None,
+            member: None,
+            member_id: None,
+            before: None,
+            after: None,
+            depends_on: Vec::new(),
+            note: None,
+            managed_as: None,
+            drift: Vec::new(),
+        }
+    }
+}
+
+/// A value that changed on the server since state last recorded it, which the change puts
+/// back. For `member`: an add whose member state recorded (`recorded` is its id: removed
+/// outside zsc), or a removal of one it did not (`recorded` is `None`: added outside zsc).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    /// `user_name`, `active`, an attribute's YAML name, a group's `name`, or `member`.
+    pub attribute: String,
+    /// What state recorded at the last apply or refresh (`None`: no value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<String>,
+    /// When zsc itself wrote the recorded value, if its last apply of this object did (RFC
+    /// 3339): then the server did not keep what zsc wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<String>,
+}
+
+/// A string as it appears inside an address: quoted, with `"` and `\` escaped, and control and
+/// invisible characters written `\u{1b}` (so that an address is always one printable line:
+/// a live name carrying ANSI escapes or a newline cannot rewrite a terminal or a CI log).
 pub fn quote(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 2);
     out.push('"');
     for c in name.chars() {
         if c == '"' || c == '\\' {
             out.push('\\');
+            out.push(c);
+        } else if crate::model::is_invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
         }
-        out.push(c);
     }
     out.push('"');
     out
@@ -276,6 +334,40 @@ impl Address {
     }
 }
 
+impl Address {
+    /// Whether this address, as a target, takes in the object `other` names: itself, anything
+    /// in its tenant, a user's or a group's memberships.
+    pub fn covers(&self, other: &Address) -> bool {
+        use crate::model::folded;
+        let same = |a: &str, b: &str| folded(a) == folded(b);
+        if self.tenant() != other.tenant() {
+            return false;
+        }
+        match (self, other) {
+            (Address::Tenant(_), _) => true,
+            (Address::User { user_name: a, .. }, Address::User { user_name: b, .. }) => same(a, b),
+            (Address::User { user_name: a, .. }, Address::Membership { member: b, .. }) => {
+                same(a, b)
+            }
+            (Address::Group { name: a, .. }, Address::Group { name: b, .. }) => same(a, b),
+            (Address::Group { name: a, .. }, Address::Membership { group: b, .. }) => same(a, b),
+            (
+                Address::Membership {
+                    group: g1,
+                    member: m1,
+                    ..
+                },
+                Address::Membership {
+                    group: g2,
+                    member: m2,
+                    ..
+                },
+            ) => same(g1, g2) && same(m1, m2),
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -310,8 +402,11 @@ fn bracketed(s: &str) -> Result<(String, &str), String> {
         match c {
             '\\' => match chars.next() {
                 Some((_, e @ ('"' | '\\'))) => name.push(e),
+                Some((_, 'u')) => name.push(unicode_escape(&mut chars)?),
                 Some((_, e)) => {
-                    return Err(format!("unknown escape `\\{e}` (only `\\\"` and `\\\\`)"))
+                    return Err(format!(
+                        "unknown escape `\\{e}` (only `\\\"`, `\\\\` and `\\u{{..}}`)"
+                    ))
                 }
                 None => return Err("it ends inside a quoted name".to_owned()),
             },
@@ -329,6 +424,27 @@ fn bracketed(s: &str) -> Result<(String, &str), String> {
         }
     }
     Err("it ends inside a quoted name".to_owned())
+}
+
+/// The `{1b}` of a `\u{1b}` escape, as [`quote`] writes it.
+fn unicode_escape(chars: &mut std::str::CharIndices<'_>) -> Result<char, String> {
+    if chars.next().map(|(_, c)| c) != Some('{') {
+        return Err("expected `{` after `\\u`".to_owned());
+    }
+    let mut hex = String::new();
+    for (_, c) in chars.by_ref() {
+        if c == '}' {
+            return u32::from_str_radix(&hex, 16)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| format!("`\\u{{{hex}}}` is no character"));
+        }
+        hex.push(c);
+        if hex.len() > 6 {
+            break;
+        }
+    }
+    Err("an unfinished `\\u{..}` escape".to_owned())
 }
 
 #[cfg(test)]

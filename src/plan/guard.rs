@@ -1,9 +1,11 @@
 //! Safety guards: a plan that would destroy too much, or anything protected, is refused.
 
+use serde::{Deserialize, Serialize};
+
 use super::{Action, ObjectKind, Plan};
 
 /// The limits a plan must respect.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// At most this many disables and deletes in one plan.
     pub max_destroy: usize,
@@ -28,6 +30,11 @@ pub enum GuardViolation {
     Protected {
         address: String,
         action: Action,
+    },
+    /// The plan refuses to decide about an object (see [`super::Conflict`]).
+    Conflict {
+        address: String,
+        message: String,
     },
 }
 
@@ -54,6 +61,7 @@ impl std::fmt::Display for GuardViolation {
                     share.ceil()
                 )
             }
+            GuardViolation::Conflict { address, message } => write!(f, "`{address}`: {message}"),
             GuardViolation::Protected { address, action } => {
                 let verb = match action {
                     Action::Disable => "disable",
@@ -69,9 +77,16 @@ impl std::fmt::Display for GuardViolation {
     }
 }
 
-/// Every guard the plan trips, in plan order.
+/// Every guard the plan trips: its conflicts first, then in plan order.
 pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
-    let mut out = Vec::new();
+    let mut out: Vec<GuardViolation> = plan
+        .conflicts
+        .iter()
+        .map(|c| GuardViolation::Conflict {
+            address: c.address.clone(),
+            message: c.message.clone(),
+        })
+        .collect();
     for change in &plan.changes {
         let protected = change.before.as_ref().and_then(|b| b.protect) == Some(true);
         if protected
@@ -116,13 +131,13 @@ pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
 
 /// Warnings for the top of a plan: each managed group losing more than `max_destroy_percent`
 /// of its members (a slip in review that empties a group locks people out as surely as
-/// deleting them).
+/// deleting them). One member of two is no news; the only member of a group is.
 pub fn warnings(plan: &Plan, limits: Limits) -> Vec<String> {
     let mut out = Vec::new();
     for tenant in &plan.tenants {
         for loss in &tenant.member_losses {
             let share = loss.removed as f64 * 100.0 / loss.had.max(1) as f64;
-            if loss.removed > 1 && share > limits.max_destroy_percent {
+            if (loss.removed > 1 || loss.had == 1) && share > limits.max_destroy_percent {
                 out.push(format!(
                     "group `{}` in `{}` loses {} of its {} members ({share:.0}%)",
                     loss.group, tenant.name, loss.removed, loss.had

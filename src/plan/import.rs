@@ -115,6 +115,8 @@ fn name_problem(name: &str) -> Option<&'static str> {
         Some("it has leading or trailing whitespace")
     } else if name.chars().count() > MAX_NAME_CHARS {
         Some("it is longer than 128 characters")
+    } else if crate::model::invisible_char(name).is_some() {
+        Some("it holds a control or invisible character")
     } else {
         None
     }
@@ -251,10 +253,13 @@ pub fn import(input: &ImportInput<'_>) -> Imported {
                 .push(StateOp::PutUser {
                     user: ManagedUser {
                         id: u.id.clone(),
-                        user_name: u.user_name.clone(),
+                        // Managed as declared: a tenant spelling it in another case is no
+                        // rename.
+                        user_name: first.user_name.clone(),
                         active: u.active,
                         attrs: u.attrs.clone(),
                         protect: false,
+                        wrote: None,
                     },
                 });
         }
@@ -385,9 +390,10 @@ pub fn import(input: &ImportInput<'_>) -> Imported {
                 .push(StateOp::PutGroup {
                     group: ManagedGroup {
                         id: g.id.clone(),
-                        name: g.name.clone(),
+                        name: base.name.clone(),
                         members: g.members.clone(),
                         protect: false,
+                        wrote: None,
                     },
                 });
         }

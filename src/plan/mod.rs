@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::dialect::Dialect;
 use crate::model::folded;
 
-pub use change::{Action, Address, AddressError, Change, ObjectKind, Values};
-pub use diff::{diff_tenant, TenantInput};
+pub use change::{Action, Address, AddressError, Change, Drift, ObjectKind, Values};
+pub use diff::{diff_tenant, TenantInput, TenantPlan};
 pub use guard::{check_guards, warnings, GuardViolation, Limits};
 
 /// The plan file and JSON view format this build writes and reads.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// (2: users are identified by id and may be renamed; plans carry conflicts, drift and the
+/// guard limits they were made with.)
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// A complete plan: what will change, in which order, computed from which state and config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,33 @@ pub struct Plan {
     /// Things a reviewer must not miss (e.g. a group losing most of its members), shown first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the plan refuses to decide (two live objects sharing a name, a rename onto a name
+    /// another object holds...): the objects named are left alone, and the plan may not be
+    /// applied until each is resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+    /// The destroy limits in force when the plan was made (configuration, raised by flags):
+    /// applying the saved plan holds it to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// An object the plan refuses to decide about, and why, with the way out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub address: String,
+    pub tenant: String,
+    pub message: String,
+}
+
+impl Conflict {
+    pub fn new(tenant: &str, address: &str, message: String) -> Conflict {
+        Conflict {
+            address: address.to_owned(),
+            tenant: tenant.to_owned(),
+            message,
+        }
+    }
 }
 
 /// Per-tenant facts a reviewer wants beside the changes.
@@ -80,6 +109,8 @@ pub struct UserCounts {
     pub create: usize,
     pub adopt: usize,
     pub update: usize,
+    #[serde(default)]
+    pub rename: usize,
     pub disable: usize,
     pub delete: usize,
 }
@@ -107,6 +138,7 @@ impl Summary {
                 (ObjectKind::User, Action::Create) => s.users.create += 1,
                 (ObjectKind::User, Action::Adopt) => s.users.adopt += 1,
                 (ObjectKind::User, Action::Update) => s.users.update += 1,
+                (ObjectKind::User, Action::Rename) => s.users.rename += 1,
                 (ObjectKind::User, Action::Disable) => s.users.disable += 1,
                 (ObjectKind::User, Action::Delete) => s.users.delete += 1,
                 (ObjectKind::Group, Action::Create) => s.groups.create += 1,
@@ -141,11 +173,15 @@ impl Plan {
     pub fn build(meta: PlanMeta, tenants: &[TenantInput<'_>]) -> Plan {
         let mut changes = Vec::new();
         let mut summaries = Vec::with_capacity(tenants.len());
+        let mut conflicts = Vec::new();
+        let mut warnings = Vec::new();
         for input in tenants {
-            let (mut tenant_changes, summary) = diff_tenant(input);
-            sort_changes(&mut tenant_changes);
-            changes.append(&mut tenant_changes);
-            summaries.push(summary);
+            let mut tenant = diff_tenant(input);
+            sort_changes(&mut tenant.changes);
+            changes.append(&mut tenant.changes);
+            summaries.push(tenant.summary);
+            conflicts.append(&mut tenant.conflicts);
+            warnings.append(&mut tenant.warnings);
         }
         Plan {
             format_version: PLAN_FORMAT_VERSION,
@@ -156,7 +192,9 @@ impl Plan {
             tenants: summaries,
             summary: Summary::of(&changes),
             changes,
-            warnings: Vec::new(),
+            warnings,
+            conflicts,
+            limits: None,
         }
     }
 
@@ -177,11 +215,25 @@ impl Plan {
             .map(|(i, c)| (c.address.as_str(), i))
             .collect();
         let mut keep = vec![false; self.changes.len()];
+        // A group selected by its old name brings the membership changes it makes under its
+        // new one.
+        let renamed: Vec<(&str, String)> = self
+            .changes
+            .iter()
+            .filter(|c| c.object == ObjectKind::Group && targets.iter().any(|t| t.selects(c)))
+            .map(|c| (c.tenant.as_str(), folded(&c.name).into_owned()))
+            .collect();
         let mut stack: Vec<usize> = self
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| targets.iter().any(|t| t.selects(c)))
+            .filter(|(_, c)| {
+                targets.iter().any(|t| t.selects(c))
+                    || (c.object == ObjectKind::Membership
+                        && renamed
+                            .iter()
+                            .any(|(t, g)| *t == c.tenant && *g == folded(&c.name)))
+            })
             .map(|(i, _)| i)
             .collect();
         while let Some(i) = stack.pop() {
@@ -197,6 +249,9 @@ impl Plan {
         let mut keep = keep.into_iter();
         self.changes.retain(|_| keep.next().unwrap_or(false));
         self.summary = Summary::of(&self.changes);
+        self.conflicts.retain(|c| {
+            Address::parse(&c.address).is_ok_and(|a| targets.iter().any(|t| t.covers(&a)))
+        });
     }
 }
 

@@ -2,47 +2,39 @@
 
 use std::collections::HashMap;
 
-use crate::model::{folded, LiveGroup, LiveTenant, LiveUser};
+use crate::model::{LiveGroup, LiveTenant, LiveUser};
 use crate::state::{ManagedGroup, ManagedUser, TenantState};
 
-/// The managed objects of `managed`, with the ids, attributes and members `live` holds now.
-/// Managed objects that no longer exist live are dropped (nothing is left to manage; if they
-/// are still desired, the plan creates them again).
+/// The managed objects of `managed`, each found live by its id, with the attributes, `active`
+/// and members `live` holds now. The name each is managed as stays (a live name that differs is
+/// a rename made outside zsc, which the plan reports); what the last apply wrote is forgotten,
+/// since state now records what the server holds. Managed objects whose id no longer exists
+/// live are dropped (nothing is left to manage; if they are still desired, the plan creates or
+/// adopts them again).
 pub fn refresh_tenant(managed: &TenantState, live: &LiveTenant) -> TenantState {
-    let users_by_key: HashMap<String, &LiveUser> = live
-        .users
-        .iter()
-        .map(|u| (folded(&u.user_name).into_owned(), u))
-        .collect();
+    let users_by_id: HashMap<&str, &LiveUser> =
+        live.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let groups_by_id: HashMap<&str, &LiveGroup> =
         live.groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let groups_by_key: HashMap<String, &LiveGroup> = live
-        .groups
-        .iter()
-        .map(|g| (folded(&g.name).into_owned(), g))
-        .collect();
 
     let mut out = TenantState::default();
     for (key, m) in &managed.users {
-        if let Some(l) = users_by_key.get(key) {
+        if let Some(l) = users_by_id.get(m.id.as_str()) {
             out.users.insert(
                 key.clone(),
                 ManagedUser {
                     id: l.id.clone(),
-                    user_name: l.user_name.clone(),
+                    user_name: m.user_name.clone(),
                     active: l.active,
                     attrs: l.attrs.clone(),
                     protect: m.protect,
+                    wrote: None,
                 },
             );
         }
     }
     for (key, m) in &managed.groups {
-        let live = groups_by_id
-            .get(m.id.as_str())
-            .or_else(|| groups_by_key.get(key))
-            .copied();
-        if let Some(l) = live {
+        if let Some(l) = groups_by_id.get(m.id.as_str()) {
             out.groups.insert(
                 key.clone(),
                 ManagedGroup {
@@ -50,6 +42,7 @@ pub fn refresh_tenant(managed: &TenantState, live: &LiveTenant) -> TenantState {
                     name: m.name.clone(),
                     members: l.members.clone(),
                     protect: m.protect,
+                    wrote: None,
                 },
             );
         }

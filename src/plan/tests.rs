@@ -15,6 +15,7 @@ use crate::state::{ManagedGroup, ManagedUser, State, TenantState};
 fn user(name: &str) -> DesiredUser {
     DesiredUser {
         user_name: name.to_owned(),
+        renamed_from: None,
         attrs: UserAttrs {
             display_name: Some(format!("User {name}")),
             ..UserAttrs::default()
@@ -54,6 +55,7 @@ fn managed_user(l: &LiveUser) -> ManagedUser {
         active: l.active,
         attrs: l.attrs.clone(),
         protect: false,
+        wrote: None,
     }
 }
 
@@ -222,6 +224,7 @@ fn renamed_from_renames_instead_of_delete_and_create() {
             name: "Finance".into(),
             members: vec![],
             protect: false,
+            wrote: None,
         },
     );
     let plan = plan_simple(&desired, &managed, &live);
@@ -245,6 +248,7 @@ fn removed_user_leaves_groups_before_it_is_deleted() {
             name: "G".into(),
             members: vec!["u1".into(), "u2".into()],
             protect: false,
+            wrote: None,
         },
     );
     let live = LiveTenant {
@@ -435,7 +439,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                 state.apply(
                     t,
                     &crate::state::StateOp::RemoveUser {
-                        user_name: c.name.clone(),
+                        user_name: c.managed_as.clone().unwrap_or_else(|| c.name.clone()),
                     },
                 );
             }
@@ -445,6 +449,10 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                 let u = live.users.iter_mut().find(|u| u.id == id).unwrap();
                 u.attrs = after.attrs;
                 u.active = after.active.unwrap();
+                u.user_name = c.name.clone();
+                if let Some(old) = c.managed_as.clone() {
+                    state.apply(t, &crate::state::StateOp::RemoveUser { user_name: old });
+                }
                 let mut m = managed_user(u);
                 m.protect = after.protect.unwrap_or(false);
                 state.apply(t, &crate::state::StateOp::PutUser { user: m });
@@ -465,6 +473,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                             name: g.name.clone(),
                             members: vec![],
                             protect: false,
+                            wrote: None,
                         },
                     },
                 );
@@ -476,14 +485,14 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                 state.apply(
                     t,
                     &crate::state::StateOp::RemoveGroup {
-                        name: c.name.clone(),
+                        name: c.managed_as.clone().unwrap_or_else(|| c.name.clone()),
                     },
                 );
             }
             (ObjectKind::Group, _) => {
                 let id = c.id.clone().unwrap();
                 let g = live.groups.iter_mut().find(|g| g.id == id).unwrap();
-                if let Some(from) = c.before.as_ref().and_then(|b| b.name.clone()) {
+                if let Some(from) = c.managed_as.clone() {
                     state.apply(t, &crate::state::StateOp::RemoveGroup { name: from });
                 }
                 g.name = c.name.clone();
@@ -495,6 +504,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                             name: c.name.clone(),
                             members: g.members.clone(),
                             protect: c.after.as_ref().and_then(|a| a.protect).unwrap_or(false),
+                            wrote: None,
                         },
                     },
                 );
@@ -520,6 +530,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                         &crate::state::StateOp::AddMembers {
                             group: c.name.clone(),
                             ids: vec![uid],
+                            at: None,
                         },
                     );
                 } else {
@@ -529,6 +540,7 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
                         &crate::state::StateOp::RemoveMembers {
                             group: c.name.clone(),
                             ids: vec![uid],
+                            at: None,
                         },
                     );
                 }
@@ -539,10 +551,9 @@ fn simulate(plan: &Plan, live: &mut LiveTenant, state: &mut State) {
 
 fn plan_state(desired: &DesiredTenant, state: &State, live: &LiveTenant) -> Plan {
     let managed = state.tenants.get("t").cloned().unwrap_or_default();
-    let refreshed = refresh::refresh_tenant(&managed, live);
     plan_one(
         desired,
-        &refreshed,
+        &managed,
         live,
         Dialect::Scim,
         RemoveUserAction::Delete,

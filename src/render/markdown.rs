@@ -50,6 +50,7 @@ pub fn plan_within(plan: &Plan, budget: usize) -> String {
             "\nPlanned from the state file alone (`--refresh=false`): live drift is not shown.\n",
         );
     }
+    conflicts(&mut out, plan);
     destroy_warning(&mut out, plan);
 
     let by_tenant = text::by_tenant(plan);
@@ -105,6 +106,31 @@ impl Budgeted {
         }
         self.out.push_str(piece);
         true
+    }
+}
+
+/// `> [!CAUTION]`: what the plan refuses to decide, first: it cannot be applied until each is
+/// resolved.
+fn conflicts(out: &mut String, plan: &Plan) {
+    if plan.conflicts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n> [!CAUTION]");
+    let _ = writeln!(
+        out,
+        "> **This plan cannot be applied: zsc refuses to decide {}.**",
+        plural(plan.conflicts.len(), "conflict", "conflicts")
+    );
+    out.push_str(">\n");
+    for c in plan.conflicts.iter().take(LISTED_DESTROYS) {
+        let _ = writeln!(out, "> - {}: {}", code(&c.address), c.message);
+    }
+    if plan.conflicts.len() > LISTED_DESTROYS {
+        let _ = writeln!(
+            out,
+            "> - … and {} more",
+            thousands(plan.conflicts.len() - LISTED_DESTROYS)
+        );
     }
 }
 

@@ -21,6 +21,7 @@ fn attrs(display: &str, dept: Option<&str>) -> UserAttrs {
 fn desired_user(name: &str, display: &str, dept: Option<&str>) -> DesiredUser {
     DesiredUser {
         user_name: name.to_owned(),
+        renamed_from: None,
         attrs: attrs(display, dept),
         active: true,
         protect: false,
@@ -44,6 +45,7 @@ fn managed(u: &LiveUser) -> ManagedUser {
         active: u.active,
         attrs: u.attrs.clone(),
         protect: false,
+        wrote: None,
     }
 }
 
@@ -92,6 +94,7 @@ fn fixture() -> (DesiredTenant, TenantState, LiveTenant) {
                 name: name.into(),
                 members: members.into_iter().map(str::to_owned).collect(),
                 protect: false,
+                wrote: None,
             },
         );
     }
@@ -426,7 +429,7 @@ fn the_schema_is_strict_enough_to_catch_drift() {
         .unwrap()
         .remove("member");
     let mut newer = plan;
-    newer["format_version"] = serde_json::json!(2);
+    newer["format_version"] = serde_json::json!(3);
     for (what, doc) in [
         ("unknown field", unknown_field),
         ("user with a membership action", wrong_action),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::model::USER_FIELDS;
-use crate::plan::{Action, Change, ObjectKind, Plan, Summary, TenantSummary, Values};
+use crate::plan::{Action, Change, Drift, ObjectKind, Plan, Summary, TenantSummary, Values};
 
 use super::{count, thousands, Styles, Tone};
 
@@ -16,6 +16,15 @@ pub fn plan(plan: &Plan, styles: Styles) -> String {
             out,
             "{}",
             styles.paint(Tone::Muted, &tenant_line(tenant, plan.refreshed))
+        );
+    }
+    for conflict in &plan.conflicts {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {}",
+            styles.paint(Tone::Error, "Error:"),
+            conflict.address,
+            conflict.message
         );
     }
     for warning in &plan.warnings {
@@ -187,6 +196,44 @@ fn note(out: &mut String, change: &Change, styles: Styles) {
             styles.paint(Tone::Muted, &format!("# ({note})"))
         );
     }
+    for drift in &change.drift {
+        let _ = writeln!(
+            out,
+            "  {}",
+            styles.paint(
+                Tone::Warning,
+                &format!("# {}", drift_words(drift, change.action))
+            )
+        );
+    }
+}
+
+/// What a drift means, in words: `department changed outside zsc since the last apply (state
+/// had "Ops")`, or that the server did not keep what zsc wrote.
+pub(super) fn drift_words(drift: &Drift, action: Action) -> String {
+    if drift.attribute == "member" {
+        return match (action, &drift.written_at) {
+            (Action::Add, Some(at)) => {
+                format!("the server did not keep this membership, which zsc wrote on {at}")
+            }
+            (Action::Add, None) => "removed outside zsc since the last apply".to_owned(),
+            _ => "added outside zsc since the last apply".to_owned(),
+        };
+    }
+    let had = match &drift.recorded {
+        Some(v) => format!("state had {}", quoted(v)),
+        None => "state had no value".to_owned(),
+    };
+    match &drift.written_at {
+        Some(at) => format!(
+            "the server did not keep the {} zsc wrote on {at} ({had})",
+            drift.attribute
+        ),
+        None => format!(
+            "{} changed outside zsc since the last apply ({had})",
+            drift.attribute
+        ),
+    }
 }
 
 fn symbol(action: Action, styles: Styles) -> String {
@@ -194,7 +241,14 @@ fn symbol(action: Action, styles: Styles) -> String {
 }
 
 fn user(out: &mut String, c: &Change, styles: Styles) {
-    let rows = attribute_rows(c.before.as_ref(), c.after.as_ref());
+    // A new userName shows in the head (`"old" -> "new"`), not as a row.
+    let rows: Vec<Row> = attribute_rows(c.before.as_ref(), c.after.as_ref())
+        .into_iter()
+        .filter(|r| r.name != "user_name")
+        .collect();
+    let before_name = c.before.as_ref().and_then(|b| b.user_name.as_deref());
+    let after_name = c.after.as_ref().and_then(|a| a.user_name.as_deref());
+    let renamed_from = before_name.filter(|b| after_name.is_some_and(|a| a != *b));
     let what = match c.action {
         Action::Create => "will be created".to_owned(),
         Action::Adopt if rows.is_empty() => {
@@ -202,12 +256,25 @@ fn user(out: &mut String, c: &Change, styles: Styles) {
         }
         Action::Adopt => "will be adopted and updated in place".to_owned(),
         Action::Update => "will be updated in place".to_owned(),
+        Action::Rename => format!("will be renamed to {}", quoted(&c.name)),
         Action::Disable => "will be disabled".to_owned(),
         _ => "will be deleted".to_owned(),
     };
     comment(out, &format!("{} {what}", c.address), styles);
     note(out, c, styles);
-    let head = format!("{} user {}", symbol(c.action, styles), quoted(&c.name));
+    let head = match renamed_from {
+        Some(from) => format!(
+            "{} user {} -> {}",
+            symbol(c.action, styles),
+            quoted(from),
+            quoted(&c.name)
+        ),
+        None => format!(
+            "{} user {}",
+            symbol(c.action, styles),
+            quoted(after_name.unwrap_or(&c.name))
+        ),
+    };
     if c.action == Action::Delete || rows.is_empty() {
         let _ = writeln!(out, "  {head}");
         return;
@@ -219,8 +286,12 @@ fn user(out: &mut String, c: &Change, styles: Styles) {
 
 fn group(out: &mut String, c: &Change, members: &[&Change], styles: Styles) {
     let before_name = c.before.as_ref().and_then(|b| b.name.as_deref());
+    let after_name = c.after.as_ref().and_then(|a| a.name.as_deref());
     let what = match c.action {
         Action::Create => "will be created".to_owned(),
+        Action::Adopt if before_name.is_some_and(|b| after_name.is_some_and(|a| a != b)) => {
+            format!("will be adopted and renamed to {}", quoted(&c.name))
+        }
         Action::Adopt => "will be adopted: it exists live and zsc will manage it".to_owned(),
         Action::Rename => format!(
             "will be renamed to {}",
@@ -234,14 +305,15 @@ fn group(out: &mut String, c: &Change, members: &[&Change], styles: Styles) {
         Action::Update => "will be updated in place".to_owned(),
         _ => "will be deleted".to_owned(),
     };
-    let address = match (c.action, before_name) {
+    let renamed_from = before_name.filter(|b| after_name.is_some_and(|a| a != *b));
+    let address = match (c.action, renamed_from) {
         (Action::Rename, Some(from)) => crate::plan::change::group_address(&c.tenant, from),
         _ => c.address.clone(),
     };
     comment(out, &format!("{address} {what}"), styles);
     note(out, c, styles);
-    let head = match (c.action, before_name) {
-        (Action::Rename, Some(from)) => format!(
+    let head = match renamed_from {
+        Some(from) => format!(
             "{} group {} -> {}",
             symbol(c.action, styles),
             quoted(from),
@@ -278,9 +350,14 @@ fn membership_block(out: &mut String, first: &Change, members: &[&Change], style
 
 fn member_rows(out: &mut String, members: &[&Change], styles: Styles) {
     for m in members {
+        let drift = m
+            .drift
+            .first()
+            .map(|d| styles.paint(Tone::Warning, &format!("  # {}", drift_words(d, m.action))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "      {} member {}",
+            "      {} member {}{drift}",
             symbol(m.action, styles),
             quoted(m.member.as_deref().unwrap_or("?"))
         );
@@ -314,6 +391,11 @@ fn attribute_rows(before: Option<&Values>, after: Option<&Values>) -> Vec<Row> {
     let creating = before.is_none();
     let mut fields: Vec<(&'static str, Option<String>, Option<String>)> = vec![
         (
+            "user_name",
+            b.user_name.as_deref().map(quoted),
+            a.user_name.as_deref().filter(|_| !creating).map(quoted),
+        ),
+        (
             "name",
             b.name.as_deref().map(quoted),
             a.name.as_deref().map(quoted),
@@ -328,7 +410,11 @@ fn attribute_rows(before: Option<&Values>, after: Option<&Values>) -> Vec<Row> {
         fields.push((
             f.name,
             (f.get)(&b.attrs).as_deref().map(quoted),
-            (f.get)(&a.attrs).as_deref().map(quoted),
+            // An empty planned value clears; on a create there is nothing to clear.
+            (f.get)(&a.attrs)
+                .as_deref()
+                .filter(|v| !(creating && v.is_empty()))
+                .map(quoted),
         ));
     }
     // `protect` is only worth a line when it is or becomes true.
@@ -357,19 +443,23 @@ fn attribute_rows(before: Option<&Values>, after: Option<&Values>) -> Vec<Row> {
                 action: Action::Update,
                 text: format!("{old} -> {new}"),
             }),
-            (Some(old), None) if after.is_some() && name != "name" => Some(Row {
-                name,
-                action: Action::Delete,
-                text: format!("{old} -> null"),
-            }),
+            (Some(old), None) if after.is_some() && name != "name" && name != "user_name" => {
+                Some(Row {
+                    name,
+                    action: Action::Delete,
+                    text: format!("{old} -> null"),
+                })
+            }
             _ => None,
         })
         .collect()
 }
 
-/// A string as the plan shows it: double-quoted, JSON-escaped.
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+/// A string as the plan shows it: double-quoted, with `"` and `\\` escaped and control and
+/// invisible characters written `\\u{..}`, as in addresses: a name or value read from a server
+/// cannot rewrite the terminal or the CI log it is shown in.
+pub(super) fn quoted(s: &str) -> String {
+    crate::plan::change::quote(s)
 }
 
 /// `1 user to create, 0 to update, ...; 1 group to rename; 1 membership to add, 1 to remove.`
@@ -382,6 +472,9 @@ pub fn summary_words(s: &Summary) -> String {
         users.push(format!("{} to adopt", thousands(s.users.adopt)));
     }
     users.push(format!("{} to update", thousands(s.users.update)));
+    if s.users.rename > 0 {
+        users.push(format!("{} to rename", thousands(s.users.rename)));
+    }
     users.push(format!("{} to disable", thousands(s.users.disable)));
     users.push(format!("{} to delete", thousands(s.users.delete)));
 

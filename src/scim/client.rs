@@ -11,20 +11,17 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::dialect::{Dialect, DialectSpec};
-use crate::model::{folded, name_key, LiveGroup, LiveTenant, LiveUser, UserAttrs};
+use crate::model::{folded, name_key, LiveGroup, LiveTenant, LiveUser};
 use crate::secret::Secret;
 
 use super::error::ScimError;
 use super::pacing::{parse_retry_after, Backoff, Pacer};
-use super::wire::{
-    escape_filter_value, ListResponse, PatchOperation, PatchRequest, ScimErrorBody, WireGroup,
-    WireMember, WireUser, ENTERPRISE_SCHEMA,
-};
+use super::wire::{escape_filter_value, ListResponse, ScimErrorBody, WireGroup, WireUser};
 
 /// How to reach one tenant.
 #[derive(Clone, Debug)]
@@ -58,29 +55,6 @@ impl ClientOptions {
     }
 }
 
-/// A created object, and whether it already existed (the create met "already exists", or a
-/// retried create found the first attempt had landed) and was adopted instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Created<T> {
-    pub value: T,
-    pub adopted: bool,
-}
-
-/// The outcome of a delete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gone {
-    Deleted,
-    /// The server answered 404: someone (or an earlier attempt) deleted it already.
-    AlreadyGone,
-}
-
-/// A member reference to send: the user's id and userName.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemberRef {
-    pub id: String,
-    pub user_name: String,
-}
-
 /// Whether a request may be repeated after an uncertain outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Repeat {
@@ -112,7 +86,7 @@ pub(super) struct Inner {
     /// reads them (a refresh lists users and groups side by side).
     in_flight: Semaphore,
     pub(super) pacer: Pacer,
-    backoff: Backoff,
+    pub(super) backoff: Backoff,
     pub(super) requests: AtomicU64,
     /// What `/ServiceProviderConfig` said, once read (see `discovery.rs`).
     pub(super) capabilities: tokio::sync::OnceCell<super::discovery::Capabilities>,
@@ -240,10 +214,8 @@ impl ScimClient {
         body: Option<&[u8]>,
     ) -> Result<Answer, ScimError> {
         let inner = &self.inner;
-        let mut request = inner
-            .http
-            .request(method.clone(), url)
-            .bearer_auth(inner.token.expose())
+        let mut request = self
+            .authorized(inner.http.request(method.clone(), url))
             .header(
                 reqwest::header::ACCEPT,
                 "application/scim+json, application/json",
@@ -286,6 +258,11 @@ impl ScimClient {
         })
     }
 
+    /// `request` with the bearer token: the one place it is attached.
+    pub(super) fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.bearer_auth(self.inner.token.expose())
+    }
+
     pub(super) fn parse<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -319,49 +296,50 @@ impl ScimClient {
 
     /// Read every user and group of the tenant, with group members, and make sure the picture
     /// is complete for what matters: see [`Expected`]. The first read of a run asks the server
-    /// what it supports first (one request, see `discovery.rs`).
+    /// what it supports first (see `discovery.rs`).
     pub async fn read_tenant(&self, expected: &Expected) -> Result<LiveTenant, ScimError> {
         self.discover().await;
-        let (users, groups) = tokio::try_join!(
-            self.read_users(&expected.users),
-            self.read_groups(&expected.groups)
-        )?;
+        let (users, groups) =
+            tokio::try_join!(self.read_users(expected), self.read_groups(expected))?;
         Ok(LiveTenant { users, groups })
     }
 
-    async fn read_users(&self, expected: &[String]) -> Result<Vec<LiveUser>, ScimError> {
+    /// Every user, listed without their read-only `groups` where the server allows.
+    async fn list_users(&self) -> Result<Listing<LiveUser>, ScimError> {
         // Users' read-only `groups` repeat every membership (with a `$ref` URL each): as large
         // as the group listing itself. zsc reads memberships from the groups, so it asks the
         // server to leave them out (RFC 7644 §3.4.2.5), and reads them anyway from a server
         // that refuses the parameter.
-        let listing: Listing<LiveUser> = if self.inner.exclude_groups.load(Ordering::Relaxed) {
-            let extra = format!("&{}=groups", self.inner.spec.exclude_param);
-            match self.list_complete::<WireUser>("Users", &extra).await {
-                Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
-                    tracing::info!(
-                        "Users: the server refused `{extra}` ({status}); listing without it"
-                    );
-                    self.inner.exclude_groups.store(false, Ordering::Relaxed);
-                    self.list_complete::<WireUser>("Users", "").await?
-                }
-                listing => listing?,
+        if !self.inner.exclude_groups.load(Ordering::Relaxed) {
+            return self.list_complete::<WireUser>("Users", "").await;
+        }
+        let extra = format!("&{}=groups", self.inner.spec.exclude_param);
+        match self.list_complete::<WireUser>("Users", &extra).await {
+            Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
+                tracing::info!(
+                    "Users: the server refused `{extra}` ({status}); listing without it"
+                );
+                self.inner.exclude_groups.store(false, Ordering::Relaxed);
+                self.list_complete::<WireUser>("Users", "").await
             }
-        } else {
-            self.list_complete::<WireUser>("Users", "").await?
-        };
-        let mut users = listing.items;
+            listing => listing,
+        }
+    }
+
+    async fn read_users(&self, expected: &Expected) -> Result<Vec<LiveUser>, ScimError> {
+        let listing = self.list_users().await?;
+        let (total, mut users) = (listing.total, listing.items);
         if listing.shortfall > 0 {
-            let seen: HashSet<String> = users.iter().map(|u| name_key(&u.user_name)).collect();
-            let probe = users.first().map(|u| u.user_name.clone());
             let found = self
                 .account_for(
                     "Users",
-                    listing.total,
-                    users.len(),
-                    expected,
-                    &seen,
-                    probe,
-                    |c, n| async move { c.find_user(&n).await },
+                    total,
+                    &users,
+                    &expected.users,
+                    &expected.user_ids,
+                    expected.accept_gap,
+                    |c, id| async move { c.get_user(&id).await },
+                    |c, name| async move { c.look_up_users_eq(&name).await },
                 )
                 .await?;
             users.extend(found);
@@ -371,42 +349,23 @@ impl ScimClient {
 
     /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
     /// request per group.
-    async fn read_groups(&self, expected: &[String]) -> Result<Vec<LiveGroup>, ScimError> {
+    async fn read_groups(&self, expected: &Expected) -> Result<Vec<LiveGroup>, ScimError> {
         let listing = self.list_complete::<WireGroup>("Groups", "").await?;
-        let mut groups: Vec<LiveGroup> = Vec::with_capacity(listing.items.len());
-        let mut need_members = Vec::new();
-        for (i, listed) in listing.items.into_iter().enumerate() {
-            if !listed.members_listed && !self.inner.spec.group_list_has_members {
-                need_members.push(i);
-            }
-            groups.push(listed.group);
-        }
-        if !need_members.is_empty() {
-            let ids: Vec<(usize, String)> = need_members
-                .into_iter()
-                .map(|i| (i, groups[i].id.clone()))
-                .collect();
-            let fetched = self
-                .concurrently(ids, |client, (i, id)| async move {
-                    client.get_group(&id).await.map(|g| (i, g))
-                })
-                .await?;
-            for (i, g) in fetched {
-                groups[i].members = g.members;
-            }
-        }
-        if listing.shortfall > 0 {
-            let seen: HashSet<String> = groups.iter().map(|g| name_key(&g.name)).collect();
-            let probe = groups.first().map(|g| g.name.clone());
+        let total = listing.total;
+        let shortfall = listing.shortfall;
+        let groups = self.with_members(listing.items).await?;
+        let mut groups = groups;
+        if shortfall > 0 {
             let found = self
                 .account_for(
                     "Groups",
-                    listing.total,
-                    groups.len(),
-                    expected,
-                    &seen,
-                    probe,
-                    |c, n| async move { c.find_group(&n).await },
+                    total,
+                    &groups,
+                    &expected.groups,
+                    &expected.group_ids,
+                    expected.accept_gap,
+                    |c, id| async move { c.get_group(&id).await },
+                    |c, name| async move { c.look_up_groups_eq(&name).await },
                 )
                 .await?;
             groups.extend(found);
@@ -414,123 +373,245 @@ impl ScimClient {
         Ok(groups)
     }
 
-    /// A listing came back short of its totalResults even after a second read. Look up each
-    /// expected name it did not contain. Lookups are trusted only if they find `probe`, an
-    /// object the listing did return; a name that neither the listing nor a trusted lookup
-    /// accounts for fails the read, naming it, rather than letting a plan create it twice.
+    /// Listed groups with their members: read one by one where the listing left them out.
+    async fn with_members(&self, listed: Vec<ListedGroup>) -> Result<Vec<LiveGroup>, ScimError> {
+        let mut groups: Vec<LiveGroup> = Vec::with_capacity(listed.len());
+        let mut need_members = Vec::new();
+        for (i, listed) in listed.into_iter().enumerate() {
+            if !listed.members_listed && !self.inner.spec.group_list_has_members {
+                need_members.push((i, listed.group.id.clone()));
+            }
+            groups.push(listed.group);
+        }
+        if !need_members.is_empty() {
+            let fetched = self
+                .concurrently(need_members, |client, (i, id)| async move {
+                    client.get_group(&id).await.map(|g| (i, g))
+                })
+                .await?;
+            for (i, g) in fetched {
+                if let Some(g) = g {
+                    groups[i].members = g.members;
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    /// A listing came back short of its totalResults even after a second read. Each object
+    /// state manages that it did not contain is read by id, and each declared name it did not
+    /// contain is looked up by name. If the server still counts more than was listed and
+    /// found, any name not found could be one of the objects it hides: the read fails, naming
+    /// them and the gap, rather than letting a plan create them twice (unless `accept_gap`).
     #[allow(clippy::too_many_arguments)]
-    async fn account_for<T, F, Fut>(
+    async fn account_for<T, ById, ByIdFut, ByName, ByNameFut>(
         &self,
         resource: &str,
         total: u64,
-        listed: usize,
-        expected: &[String],
-        seen: &HashSet<String>,
-        probe: Option<String>,
-        look_up: F,
+        listed: &[T],
+        names: &[String],
+        ids: &[String],
+        accept_gap: bool,
+        by_id: ById,
+        by_name: ByName,
     ) -> Result<Vec<T>, ScimError>
     where
-        F: Fn(ScimClient, String) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>, ScimError>>,
+        T: Object,
+        ById: Fn(ScimClient, String) -> ByIdFut,
+        ByIdFut: std::future::Future<Output = Result<Option<T>, ScimError>>,
+        ByName: Fn(ScimClient, String) -> ByNameFut,
+        ByNameFut: std::future::Future<Output = Result<Vec<T>, ScimError>>,
     {
-        let trusted = match probe {
-            Some(name) => look_up(self.clone(), name).await?.is_some(),
-            None => false,
-        };
-        let mut found = Vec::new();
-        let mut unaccounted = Vec::new();
-        for name in expected.iter().filter(|n| !seen.contains(&name_key(n))) {
-            match look_up(self.clone(), name.clone()).await? {
-                Some(object) => found.push(object),
-                None if trusted => {}
-                None => unaccounted.push(name.as_str()),
+        let mut seen_ids: HashSet<String> = listed.iter().map(|o| o.id().to_owned()).collect();
+        let seen_names: HashSet<String> = listed.iter().map(|o| name_key(o.name())).collect();
+        let mut found: Vec<T> = Vec::new();
+        let mut unfound: Vec<String> = Vec::new();
+        let missing: Vec<&String> = ids
+            .iter()
+            .filter(|id| !seen_ids.contains(id.as_str()))
+            .collect();
+        for id in missing {
+            match by_id(self.clone(), id.clone()).await? {
+                Some(object) => {
+                    seen_ids.insert(object.id().to_owned());
+                    found.push(object);
+                }
+                None => unfound.push(format!("id `{id}` (managed by zsc)")),
             }
         }
-        if !unaccounted.is_empty() {
+        let found_names: HashSet<String> = found.iter().map(|o| name_key(o.name())).collect();
+        for name in names.iter().filter(|n| {
+            let key = name_key(n);
+            !seen_names.contains(&key) && !found_names.contains(&key)
+        }) {
+            let objects = by_name(self.clone(), name.clone()).await?;
+            if objects.is_empty() {
+                unfound.push(format!("`{name}`"));
+            }
+            for object in objects {
+                if seen_ids.insert(object.id().to_owned()) {
+                    found.push(object);
+                }
+            }
+        }
+        let accounted = listed.len() as u64 + found.len() as u64;
+        let gap = total.saturating_sub(accounted);
+        if gap > 0 && !unfound.is_empty() {
             const SHOWN: usize = 10;
-            let mut names: Vec<String> = unaccounted
-                .iter()
-                .take(SHOWN)
-                .map(|n| format!("`{n}`"))
-                .collect();
-            if unaccounted.len() > SHOWN {
-                names.push(format!("and {} more", unaccounted.len() - SHOWN));
+            let mut shown: Vec<String> = unfound.iter().take(SHOWN).cloned().collect();
+            if unfound.len() > SHOWN {
+                shown.push(format!("and {} more", unfound.len() - SHOWN));
             }
-            return Err(ScimError::Incomplete {
-                resource: resource.to_owned(),
-                expected: total,
-                got: listed,
-                hint: format!(
-                    ", and lookups by name cannot tell whether these exist: {}; refusing to plan \
-                     from a partial read (they could be created twice)",
-                    names.join(", ")
-                ),
-            });
+            let hint = format!(
+                "; lookups found {} more, so {gap} the server counts are unaccounted for, and any \
+                 of these could be one of them: {}",
+                found.len(),
+                shown.join(", ")
+            );
+            if !accept_gap {
+                return Err(ScimError::Incomplete {
+                    resource: resource.to_owned(),
+                    expected: total,
+                    got: listed.len(),
+                    hint: format!(
+                        "{hint}; zsc refuses to plan from this read (it could create them a \
+                         second time or stop managing them); if the server's count is simply \
+                         wrong, allow it for one run with `--accept-listing-gap`"
+                    ),
+                });
+            }
+            tracing::warn!(
+                "{resource}: the server reported {total} but listed {}{hint}; going on as \
+                 `--accept-listing-gap` allows",
+                listed.len()
+            );
+        } else {
+            tracing::warn!(
+                "{resource}: the server reported {total} but listed {}; every object zsc manages \
+                 or the configuration declares is accounted for ({} found by lookup)",
+                listed.len(),
+                found.len()
+            );
         }
-        tracing::warn!(
-            "{resource}: the server reported {total} but listed {listed}; every one zsc manages \
-             or the configuration declares was found by lookup ({} found, the rest do not exist)",
-            found.len()
-        );
         Ok(found)
     }
 
-    pub async fn get_group(&self, id: &str) -> Result<LiveGroup, ScimError> {
+    /// One user by id; `None` if the server has none (404).
+    pub async fn get_user(&self, id: &str) -> Result<Option<LiveUser>, ScimError> {
+        let path = format!("/Users/{}", path_segment(id));
+        match self.get::<WireUser>(&path).await {
+            Ok(wire) => wire
+                .into_live()
+                .map(Some)
+                .map_err(|m| protocol("GET", &path, m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One group by id, with its members; `None` if the server has none (404).
+    pub async fn get_group(&self, id: &str) -> Result<Option<LiveGroup>, ScimError> {
         let path = format!("/Groups/{}", path_segment(id));
-        let wire: WireGroup = self.get(&path).await?;
-        wire.into_live().map_err(|m| protocol("GET", &path, m))
+        match self.get::<WireGroup>(&path).await {
+            Ok(wire) => wire
+                .into_live()
+                .map(Some)
+                .map_err(|m| protocol("GET", &path, m)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Look a user up by userName (case-insensitively, whatever the server's filter does). A
-    /// server that says it cannot filter is read in full instead.
-    pub async fn find_user(&self, user_name: &str) -> Result<Option<LiveUser>, ScimError> {
-        if !self.can_filter() {
-            let key = folded(user_name);
-            let users = Box::pin(self.read_users(&[])).await?;
-            return Ok(users.into_iter().find(|u| folded(&u.user_name) == key));
+    /// Every user named `user_name` (case-insensitively, in NFC). By `userName eq` first; where
+    /// that finds nothing (a server whose `eq` is case-sensitive, or that refuses an escaped
+    /// quote, or cannot filter) by a paged scan of the listing that compares names as zsc does.
+    pub async fn look_up_users(&self, user_name: &str) -> Result<Vec<LiveUser>, ScimError> {
+        let found = self.look_up_users_eq(user_name).await?;
+        if !found.is_empty() {
+            return Ok(found);
         }
-        let path = format!(
-            "/Users?filter={}",
-            query_escape(&format!(
-                "userName eq \"{}\"",
-                escape_filter_value(user_name)
-            ))
-        );
-        let list: ListResponse<WireUser> = self.get(&path).await?;
         let key = folded(user_name);
-        list.resources
+        let listing = Box::pin(self.list_users()).await?;
+        Ok(listing
+            .items
             .into_iter()
-            .find(|u| folded(&u.user_name) == key)
-            .map(|u| u.into_live().map_err(|m| protocol("GET", &path, m)))
-            .transpose()
+            .filter(|u| folded(&u.user_name) == key)
+            .collect())
     }
 
-    /// Look a group up by displayName, with its members. A server that says it cannot filter
-    /// is read in full instead.
-    pub async fn find_group(&self, name: &str) -> Result<Option<LiveGroup>, ScimError> {
-        if !self.can_filter() {
-            let key = folded(name);
-            let groups = Box::pin(self.read_groups(&[])).await?;
-            return Ok(groups.into_iter().find(|g| folded(&g.name) == key));
+    /// Every group named `name`, with its members (see [`Self::look_up_users`]).
+    pub async fn look_up_groups(&self, name: &str) -> Result<Vec<LiveGroup>, ScimError> {
+        let found = self.look_up_groups_eq(name).await?;
+        if !found.is_empty() {
+            return Ok(found);
         }
-        let path = format!(
-            "/Groups?filter={}",
-            query_escape(&format!("displayName eq \"{}\"", escape_filter_value(name)))
-        );
-        let list: ListResponse<WireGroup> = self.get(&path).await?;
         let key = folded(name);
-        let Some(found) = list
-            .resources
+        let listing = Box::pin(self.list_complete::<WireGroup>("Groups", "")).await?;
+        let named: Vec<ListedGroup> = listing
+            .items
             .into_iter()
-            .find(|g| folded(&g.display_name) == key)
+            .filter(|g| folded(&g.group.name) == key)
+            .collect();
+        self.with_members(named).await
+    }
+
+    /// `userName eq`: every match the server returns that has the name as zsc compares it.
+    /// Nothing when the server cannot filter or refuses the filter.
+    async fn look_up_users_eq(&self, user_name: &str) -> Result<Vec<LiveUser>, ScimError> {
+        let Some(list) = self
+            .filtered::<WireUser>(
+                "Users",
+                &format!("userName eq \"{}\"", escape_filter_value(user_name)),
+            )
+            .await?
         else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let listed = found.into_listed().map_err(|m| protocol("GET", &path, m))?;
-        if listed.members_listed {
-            Ok(Some(listed.group))
-        } else {
-            self.get_group(&listed.group.id).await.map(Some)
+        let key = folded(user_name);
+        list.into_iter()
+            .filter(|u| folded(&u.user_name) == key)
+            .map(|u| u.into_live().map_err(|m| protocol("GET", "/Users", m)))
+            .collect()
+    }
+
+    /// `displayName eq`, with members (read by id where the answer left them out).
+    async fn look_up_groups_eq(&self, name: &str) -> Result<Vec<LiveGroup>, ScimError> {
+        let Some(list) = self
+            .filtered::<WireGroup>(
+                "Groups",
+                &format!("displayName eq \"{}\"", escape_filter_value(name)),
+            )
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let key = folded(name);
+        let named: Vec<ListedGroup> = list
+            .into_iter()
+            .filter(|g| folded(&g.display_name) == key)
+            .map(|g| g.into_listed().map_err(|m| protocol("GET", "/Groups", m)))
+            .collect::<Result<_, _>>()?;
+        self.with_members(named).await
+    }
+
+    /// A filtered listing's resources; `None` when the server cannot filter (it says so, or
+    /// refuses this filter).
+    async fn filtered<W: DeserializeOwned>(
+        &self,
+        resource: &str,
+        filter: &str,
+    ) -> Result<Option<Vec<W>>, ScimError> {
+        if !self.can_filter() {
+            return Ok(None);
+        }
+        let path = format!("/{resource}?filter={}", query_escape(filter));
+        match self.get::<ListResponse<W>>(&path).await {
+            Ok(list) => Ok(Some(list.resources)),
+            Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
+                tracing::info!("{resource}: the server refused the filter ({status}); scanning the listing instead");
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -700,296 +781,21 @@ impl ScimClient {
         }
         Ok(out)
     }
-
-    // ---- writing -------------------------------------------------------------------------
-
-    /// Create a user, or adopt it if it turns out to exist already.
-    pub async fn create_user(
-        &self,
-        user_name: &str,
-        active: bool,
-        attrs: &UserAttrs,
-    ) -> Result<Created<LiveUser>, ScimError> {
-        let body = self.user_body(user_name, active, attrs);
-        let max = self.inner.backoff.max_attempts;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .send(
-                    Method::POST,
-                    "/Users",
-                    Some(&body),
-                    Repeat::OnlyIfNotReceived,
-                )
-                .await
-            {
-                Ok(answer) => {
-                    if answer.body.iter().all(u8::is_ascii_whitespace) {
-                        // Created without a body: read it back to learn its id.
-                        if let Some(user) = self.find_user(user_name).await? {
-                            return Ok(Created {
-                                value: user,
-                                adopted: false,
-                            });
-                        }
-                        return Err(protocol(
-                            "POST",
-                            "/Users",
-                            format!("created `{user_name}` but it cannot be found afterwards"),
-                        ));
-                    }
-                    let wire: WireUser = self.parse("POST", "/Users", &answer)?;
-                    let value = wire
-                        .into_live()
-                        .map_err(|m| protocol("POST", "/Users", m))?;
-                    return Ok(Created {
-                        value,
-                        adopted: false,
-                    });
-                }
-                Err(e) if e.is_conflict() || (e.is_transient() && attempt < max) => {
-                    // It exists (409), or it may exist (the answer was lost): look before
-                    // sending again, so nothing is created twice.
-                    if let Some(user) = self.find_user(user_name).await? {
-                        return Ok(Created {
-                            value: user,
-                            adopted: true,
-                        });
-                    }
-                    if e.is_conflict() {
-                        return Err(e);
-                    }
-                    let delay = self.inner.backoff.delay(attempt, None);
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn user_body(&self, user_name: &str, active: bool, attrs: &UserAttrs) -> Value {
-        let wire = WireUser::from_model(user_name, active, attrs);
-        serde_json::to_value(wire).unwrap_or(Value::Null)
-    }
-
-    /// Change a user's attributes and/or `active`, sending only what differs.
-    pub async fn update_user(
-        &self,
-        id: &str,
-        before: &UserAttrs,
-        after: &UserAttrs,
-        active: Option<bool>,
-    ) -> Result<(), ScimError> {
-        let ops = user_patch_ops(before, after, active);
-        if ops.is_empty() {
-            return Ok(());
-        }
-        if !self.can_patch() {
-            return self.replace_user(id, after, active).await;
-        }
-        let path = format!("/Users/{}", path_segment(id));
-        let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
-        self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
-            .await
-            .map(drop)
-    }
-
-    pub async fn delete_user(&self, id: &str) -> Result<Gone, ScimError> {
-        self.delete(&format!("/Users/{}", path_segment(id))).await
-    }
-
-    pub async fn delete_group(&self, id: &str) -> Result<Gone, ScimError> {
-        self.delete(&format!("/Groups/{}", path_segment(id))).await
-    }
-
-    async fn delete(&self, path: &str) -> Result<Gone, ScimError> {
-        match self
-            .send(Method::DELETE, path, None, Repeat::Idempotent)
-            .await
-        {
-            Ok(_) => Ok(Gone::Deleted),
-            Err(e) if e.is_not_found() => Ok(Gone::AlreadyGone),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Create a group with its members inline (one request), or adopt it if it exists.
-    pub async fn create_group(
-        &self,
-        name: &str,
-        members: &[MemberRef],
-    ) -> Result<Created<LiveGroup>, ScimError> {
-        let inline = self.inner.spec.create_group_with_members;
-        let body = json!({
-            "schemas": [super::wire::GROUP_SCHEMA],
-            "displayName": name,
-            "members": if inline { wire_members(members) } else { Vec::new() },
-        });
-        let max = self.inner.backoff.max_attempts;
-        let mut attempt = 0;
-        let created = loop {
-            attempt += 1;
-            match self
-                .send(
-                    Method::POST,
-                    "/Groups",
-                    Some(&body),
-                    Repeat::OnlyIfNotReceived,
-                )
-                .await
-            {
-                Ok(answer) if !answer.body.iter().all(u8::is_ascii_whitespace) => {
-                    let wire: WireGroup = self.parse("POST", "/Groups", &answer)?;
-                    let mut group = wire
-                        .into_live()
-                        .map_err(|m| protocol("POST", "/Groups", m))?;
-                    if group.members.is_empty() && inline {
-                        group.members = members.iter().map(|m| m.id.clone()).collect();
-                    }
-                    break Created {
-                        value: group,
-                        adopted: false,
-                    };
-                }
-                Ok(_) => match self.find_group(name).await? {
-                    Some(group) => {
-                        break Created {
-                            value: group,
-                            adopted: false,
-                        }
-                    }
-                    None => {
-                        return Err(protocol(
-                            "POST",
-                            "/Groups",
-                            format!("created `{name}` but it cannot be found afterwards"),
-                        ))
-                    }
-                },
-                Err(e) if e.is_conflict() || (e.is_transient() && attempt < max) => {
-                    if let Some(group) = self.find_group(name).await? {
-                        break Created {
-                            value: group,
-                            adopted: true,
-                        };
-                    }
-                    if e.is_conflict() {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(self.inner.backoff.delay(attempt, None)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        // Members the create did not carry (an adopted group, or a dialect that refuses them
-        // inline) go in by PATCH.
-        let have: HashSet<&str> = created.value.members.iter().map(String::as_str).collect();
-        let missing: Vec<MemberRef> = members
-            .iter()
-            .filter(|m| !have.contains(m.id.as_str()))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(created);
-        }
-        let patched = self.patch_members(&created.value.id, &missing, &[]).await;
-        if let Some(e) = patched.error {
-            return Err(e);
-        }
-        let mut created = created;
-        created
-            .value
-            .members
-            .extend(missing.into_iter().map(|m| m.id));
-        Ok(created)
-    }
-
-    pub async fn rename_group(&self, id: &str, name: &str) -> Result<(), ScimError> {
-        if !self.can_patch() {
-            return self.replace_group(id, Some(name), &[], &[]).await;
-        }
-        let path = format!("/Groups/{}", path_segment(id));
-        let body = serde_json::to_value(PatchRequest::new(vec![PatchOperation {
-            op: "replace".to_owned(),
-            path: None,
-            value: Some(json!({ "displayName": name })),
-        }]))
-        .unwrap_or(Value::Null);
-        self.send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
-            .await
-            .map(drop)
-    }
-
-    /// Add and remove members with as few PATCH requests as the dialect's batch size allows
-    /// (adds first, then removals, each request full up to the batch size). Stops at the first
-    /// failed request and says how far it got, so that what was done can be recorded.
-    pub async fn patch_members(
-        &self,
-        group_id: &str,
-        add: &[MemberRef],
-        remove: &[String],
-    ) -> MembersPatched {
-        if !self.can_patch() {
-            let remove: Vec<String> = remove.to_vec();
-            return match self.replace_group(group_id, None, add, &remove).await {
-                Ok(()) => MembersPatched {
-                    added: add.len(),
-                    removed: remove.len(),
-                    requests: 2,
-                    error: None,
-                },
-                Err(e) => MembersPatched {
-                    error: Some(e),
-                    ..MembersPatched::default()
-                },
-            };
-        }
-        let batch = self.inner.spec.member_patch_batch.max(1);
-        let path = format!("/Groups/{}", path_segment(group_id));
-        let mut done = MembersPatched::default();
-        while done.added < add.len() || done.removed < remove.len() {
-            let adds = &add[done.added..(done.added + batch).min(add.len())];
-            let room = batch - adds.len();
-            let removes = &remove[done.removed..(done.removed + room).min(remove.len())];
-            let mut ops = Vec::with_capacity(1 + removes.len());
-            if !adds.is_empty() {
-                ops.push(PatchRequest::add_members(&wire_members(adds)));
-            }
-            ops.extend(removes.iter().map(|id| PatchRequest::remove_member(id)));
-            let body = serde_json::to_value(PatchRequest::new(ops)).unwrap_or(Value::Null);
-            if let Err(e) = self
-                .send(Method::PATCH, &path, Some(&body), Repeat::Idempotent)
-                .await
-            {
-                done.error = Some(e);
-                return done;
-            }
-            done.added += adds.len();
-            done.removed += removes.len();
-            done.requests += 1;
-        }
-        done
-    }
 }
 
-/// How far a batched member PATCH got: the first `added` additions and `removed` removals are
-/// done; `error` is why it stopped early.
-#[derive(Debug, Default)]
-pub struct MembersPatched {
-    pub added: usize,
-    pub removed: usize,
-    pub requests: usize,
-    pub error: Option<ScimError>,
-}
-
-/// The names a refresh must account for in a tenant: the users and groups that state manages
-/// or the configuration declares. If a listing comes back short, each of these that it did not
-/// return is looked up by name, so that no plan creates an object the listing skipped.
+/// What a refresh must account for in a tenant: the objects state manages (by id) and the
+/// names the configuration declares. If a listing comes back short, each of these that it did
+/// not return is read by id or looked up by name, so that no plan creates an object the
+/// listing skipped (see [`ScimClient::read_tenant`]).
 #[derive(Clone, Debug, Default)]
 pub struct Expected {
     pub users: Vec<String>,
     pub groups: Vec<String>,
+    pub user_ids: Vec<String>,
+    pub group_ids: Vec<String>,
+    /// Go on when a listing stays short and a name is not found (`--accept-listing-gap`): for
+    /// a server whose count is simply wrong.
+    pub accept_gap: bool,
 }
 
 /// Statuses with which a server refuses a query parameter it does not support (RFC 7644
@@ -1018,6 +824,29 @@ impl<T> Listing<T> {
 /// A resource with an id, for de-duplicating listings.
 pub trait HasId {
     fn id(&self) -> &str;
+}
+
+/// A live object with an id and a name, for accounting for a short listing.
+pub trait Object: HasId {
+    fn name(&self) -> &str;
+}
+
+impl Object for LiveUser {
+    fn name(&self) -> &str {
+        &self.user_name
+    }
+}
+
+impl HasId for LiveGroup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Object for LiveGroup {
+    fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// A resource as a listing returns it, and what it becomes in the model.
@@ -1079,93 +908,6 @@ fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {
         .zip(keep)
         .filter_map(|(item, keep)| keep.then_some(item))
         .collect()
-}
-
-pub(super) fn wire_members(members: &[MemberRef]) -> Vec<WireMember> {
-    members
-        .iter()
-        .map(|m| WireMember {
-            value: m.id.clone(),
-            display: Some(m.user_name.clone()),
-            reference: None,
-        })
-        .collect()
-}
-
-/// The PATCH operations that turn `before` into `after` (and set `active`).
-fn user_patch_ops(
-    before: &UserAttrs,
-    after: &UserAttrs,
-    active: Option<bool>,
-) -> Vec<PatchOperation> {
-    let mut replace = Map::new();
-    let mut ops = Vec::new();
-    let mut remove = |path: &str| {
-        ops.push(PatchOperation {
-            op: "remove".to_owned(),
-            path: Some(path.to_owned()),
-            value: None,
-        })
-    };
-    if let Some(active) = active {
-        replace.insert("active".into(), Value::Bool(active));
-    }
-    if before.display_name != after.display_name {
-        match &after.display_name {
-            Some(v) => drop(replace.insert("displayName".into(), json!(v))),
-            None => remove("displayName"),
-        }
-    }
-    if before.given_name != after.given_name || before.family_name != after.family_name {
-        let mut name = Map::new();
-        for (key, old, new) in [
-            ("givenName", &before.given_name, &after.given_name),
-            ("familyName", &before.family_name, &after.family_name),
-        ] {
-            match new {
-                Some(v) => drop(name.insert(key.into(), json!(v))),
-                None if old.is_some() => remove(&format!("name.{key}")),
-                None => {}
-            }
-        }
-        if !name.is_empty() {
-            replace.insert("name".into(), Value::Object(name));
-        }
-    }
-    if before.email != after.email {
-        match &after.email {
-            Some(v) => drop(replace.insert(
-                "emails".into(),
-                json!([{ "value": v, "primary": true, "type": "work" }]),
-            )),
-            None => remove("emails"),
-        }
-    }
-    if before.external_id != after.external_id {
-        match &after.external_id {
-            Some(v) => drop(replace.insert("externalId".into(), json!(v))),
-            None => remove("externalId"),
-        }
-    }
-    if before.department != after.department {
-        match &after.department {
-            Some(v) => {
-                replace.insert(ENTERPRISE_SCHEMA.into(), json!({ "department": v }));
-            }
-            None => remove(&format!("{ENTERPRISE_SCHEMA}:department")),
-        }
-    }
-    if !replace.is_empty() {
-        ops.insert(
-            0,
-            PatchOperation {
-                op: "replace".to_owned(),
-                path: None,
-                value: Some(Value::Object(replace)),
-            },
-        );
-    }
-    ops
 }
 
 fn list_path(resource: &str, start: usize, count: usize, extra: &str) -> String {
@@ -1261,27 +1003,6 @@ mod tests {
         assert!(check_base_url("https://scim.zscaler.net/1/2/scim").is_ok());
         let err = check_base_url("http://scim.example.com/scim").unwrap_err();
         assert!(err.to_string().contains("refusing plain http://"));
-    }
-
-    #[test]
-    fn patch_ops_send_only_what_changed() {
-        let before = UserAttrs {
-            display_name: Some("A".into()),
-            department: Some("X".into()),
-            ..UserAttrs::default()
-        };
-        let after = UserAttrs {
-            display_name: Some("B".into()),
-            department: None,
-            ..UserAttrs::default()
-        };
-        let ops = user_patch_ops(&before, &after, None);
-        assert_eq!(ops.len(), 2);
-        assert_eq!(ops[0].value, Some(json!({"displayName": "B"})));
-        assert_eq!(
-            ops[1].path.as_deref(),
-            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")
-        );
     }
 
     #[test]

@@ -1,23 +1,20 @@
 //! Discovery: what a server says it supports (`GET /ServiceProviderConfig`, RFC 7643 §5), used
-//! over the dialect table's defaults, and the PUT fallbacks for a server without PATCH.
+//! over the dialect table's defaults.
 //!
-//! One request per client (so per tenant per run), sent without the token: Zscaler documents
-//! the discovery endpoints as unauthenticated (zia/scim-api-examples), and a token is not sent
-//! where it is not needed. A server that has no such document (404), refuses it or answers
-//! something unreadable is used with the dialect's defaults, silently (logged at -vv); where
-//! the document disagrees with the dialect table, the document wins and `-v` says so.
+//! One request per client (so per tenant per run), sent first without the token: Zscaler
+//! documents the discovery endpoints as unauthenticated (zia/scim-api-examples), and a token is
+//! not sent where it is not needed. A server that protects the document (401 or 403) is asked
+//! once more with the token. A server that has no such document (404), or answers something
+//! unreadable, is used with the dialect's defaults. Either way `-v` says which capabilities are
+//! used and where they came from; where the document disagrees with the dialect table, the
+//! document wins and `-v` says so.
 
 use std::sync::atomic::Ordering;
 
-use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::model::{LiveUser, UserAttrs};
-
-use super::client::{path_segment, protocol, wire_members, MemberRef, Repeat, ScimClient};
-use super::error::ScimError;
-use super::wire::{WireUser, GROUP_SCHEMA};
+use super::client::ScimClient;
 
 /// What zsc relies on, as the server states it (or as the dialect assumes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +27,8 @@ pub struct Capabilities {
     pub patch: bool,
     /// Whether the server said so (false: the dialect's assumptions).
     pub from_server: bool,
+    /// Where these came from, in words, for `-v`.
+    pub source: String,
 }
 
 impl Capabilities {
@@ -40,6 +39,14 @@ impl Capabilities {
             max_results: None,
             patch: true,
             from_server: false,
+            source: "the dialect's defaults".to_owned(),
+        }
+    }
+
+    fn defaults_because(why: String) -> Capabilities {
+        Capabilities {
+            source: format!("the dialect's defaults ({why})"),
+            ..Capabilities::assumed()
         }
     }
 }
@@ -86,6 +93,7 @@ pub fn parse_service_provider_config(body: &[u8]) -> Option<Capabilities> {
     let spc: ServiceProviderConfig = serde_json::from_slice(body).ok()?;
     let mut caps = Capabilities::assumed();
     caps.from_server = true;
+    caps.source = "the server's /ServiceProviderConfig".to_owned();
     if let Some(filter) = &spc.filter {
         caps.filter = flexible_bool(&filter.supported).unwrap_or(true);
         caps.max_results = flexible_count(&filter.max_results);
@@ -128,47 +136,71 @@ impl ScimClient {
     }
 
     async fn fetch_capabilities(&self) -> Capabilities {
+        match self.fetch_service_provider_config(false).await {
+            Err(status @ (401 | 403)) => match self.fetch_service_provider_config(true).await {
+                Ok(mut caps) => {
+                    caps.source = format!(
+                        "{}, read with the token (it answered {status} without)",
+                        caps.source
+                    );
+                    caps
+                }
+                Err(again) => Capabilities::defaults_because(format!(
+                    "/ServiceProviderConfig answered {status} without the token and {} with it",
+                    describe_status(again)
+                )),
+            },
+            Err(status) => Capabilities::defaults_because(format!(
+                "/ServiceProviderConfig answered {}",
+                describe_status(status)
+            )),
+            Ok(caps) => caps,
+        }
+    }
+
+    /// One read of `/ServiceProviderConfig`; the status when it is no usable document (0: no
+    /// answer, 1: not readable).
+    async fn fetch_service_provider_config(&self, with_token: bool) -> Result<Capabilities, u16> {
         let inner = &self.inner;
         let url = format!("{}/ServiceProviderConfig", inner.base);
         inner.pacer.acquire().await;
         inner.requests.fetch_add(1, Ordering::Relaxed);
-        let response = inner
-            .http
-            .get(&url)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/scim+json, application/json",
-            )
-            .send()
-            .await;
-        let response = match response {
+        let mut request = inner.http.get(&url).header(
+            reqwest::header::ACCEPT,
+            "application/scim+json, application/json",
+        );
+        if with_token {
+            request = self.authorized(request);
+        }
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(base = %inner.base, "no service provider config ({e}); using the {} defaults", inner.spec.name);
-                return Capabilities::assumed();
+                tracing::debug!(base = %inner.base, "no service provider config: {e}");
+                return Err(0);
             }
         };
         let status = response.status().as_u16();
+        tracing::debug!(base = %inner.base, status, with_token, "GET /ServiceProviderConfig");
         if status != 200 {
-            tracing::debug!(base = %inner.base, status, "no service provider config; using the {} defaults", inner.spec.name);
-            return Capabilities::assumed();
+            return Err(status);
         }
-        let Ok(body) = response.bytes().await else {
-            return Capabilities::assumed();
-        };
-        match parse_service_provider_config(&body) {
-            Some(caps) => caps,
-            None => {
-                tracing::debug!(base = %inner.base, "the service provider config is not readable; using the {} defaults", inner.spec.name);
-                Capabilities::assumed()
-            }
-        }
+        let body = response.bytes().await.map_err(|_| 0u16)?;
+        parse_service_provider_config(&body).ok_or(1)
     }
 
     /// Use what the server said over the dialect table, saying where they disagree.
     fn adopt(&self, caps: &Capabilities) {
         let inner = &self.inner;
         let spec = inner.spec;
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        tracing::info!(
+            base = %inner.base,
+            "capabilities: filter {}, PATCH {}, maxResults {}; from {}",
+            yes(caps.filter),
+            yes(caps.patch),
+            caps.max_results.map_or_else(|| "not stated".to_owned(), |m| m.to_string()),
+            caps.source
+        );
         if !caps.from_server {
             return;
         }
@@ -202,112 +234,20 @@ impl ScimClient {
             );
         }
     }
-
-    /// Update a user without PATCH: read it, then PUT it whole with `after` and `active`.
-    pub(super) async fn replace_user(
-        &self,
-        id: &str,
-        after: &UserAttrs,
-        active: Option<bool>,
-    ) -> Result<(), ScimError> {
-        let path = format!("/Users/{}", path_segment(id));
-        let current: WireUser = self.get(&path).await?;
-        let live: LiveUser = current
-            .clone()
-            .into_live()
-            .map_err(|m| protocol("GET", &path, m))?;
-        let mut body = WireUser::from_model(&live.user_name, active.unwrap_or(live.active), after);
-        body.id = Some(live.id);
-        let body = serde_json::to_value(body).unwrap_or(Value::Null);
-        self.send(Method::PUT, &path, Some(&body), Repeat::Idempotent)
-            .await
-            .map(drop)
-    }
-
-    /// Rename and/or change members without PATCH: read the group, then PUT it whole.
-    pub(super) async fn replace_group(
-        &self,
-        id: &str,
-        name: Option<&str>,
-        add: &[MemberRef],
-        remove: &[String],
-    ) -> Result<(), ScimError> {
-        let path = format!("/Groups/{}", path_segment(id));
-        // Read as JSON, not as a WireGroup: the members that stay go back exactly as the
-        // server gave them (with their `display` and `$ref`, which WireMember does not parse).
-        let current: Value = self.get(&path).await?;
-        let current_name = current
-            .get("displayName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let body = json!({
-            "schemas": [GROUP_SCHEMA],
-            "id": id,
-            "displayName": name.unwrap_or(current_name),
-            "members": members_after(&current, add, remove),
-        });
-        self.send(Method::PUT, &path, Some(&body), Repeat::Idempotent)
-            .await
-            .map(drop)
-    }
 }
 
-/// A group's members after a change: the current ones as the server wrote them, less
-/// `remove`, plus those of `add` not already there.
-fn members_after(current: &Value, add: &[MemberRef], remove: &[String]) -> Vec<Value> {
-    let id_of = |member: &Value| match member.get("value") {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let mut members: Vec<Value> = current
-        .get("members")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| id_of(m).is_none_or(|id| !remove.contains(&id)))
-        .cloned()
-        .collect();
-    for m in wire_members(add) {
-        if !members
-            .iter()
-            .any(|have| id_of(have).as_deref() == Some(m.value.as_str()))
-        {
-            members.push(serde_json::to_value(m).unwrap_or(Value::Null));
-        }
+/// A discovery status in words.
+fn describe_status(status: u16) -> String {
+    match status {
+        0 => "nothing (no connection)".to_owned(),
+        1 => "something that is not a service provider config".to_owned(),
+        s => s.to_string(),
     }
-    members
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_put_keeps_the_members_that_stay_as_the_server_wrote_them() {
-        let current = json!({"displayName": "G", "members": [
-            {"value": "1", "display": "a@example.com", "$ref": "https://x/Users/1"},
-            {"value": 2, "display": "b@example.com"},
-        ]});
-        let add = [
-            MemberRef {
-                id: "1".into(),
-                user_name: "a@example.com".into(),
-            },
-            MemberRef {
-                id: "3".into(),
-                user_name: "c@example.com".into(),
-            },
-        ];
-        let members = members_after(&current, &add, &["2".to_owned()]);
-        assert_eq!(
-            members,
-            vec![
-                json!({"value": "1", "display": "a@example.com", "$ref": "https://x/Users/1"}),
-                json!({"value": "3", "display": "c@example.com"}),
-            ]
-        );
-    }
 
     #[test]
     fn reads_what_the_server_supports_tolerantly() {

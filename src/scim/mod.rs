@@ -7,7 +7,9 @@ pub mod discovery;
 pub mod error;
 pub mod pacing;
 pub mod wire;
+pub mod write;
 
-pub use client::{ClientOptions, Created, Expected, Gone, MemberRef, MembersPatched, ScimClient};
+pub use client::{ClientOptions, Expected, ScimClient};
 pub use discovery::Capabilities;
 pub use error::ScimError;
+pub use write::{Created, Gone, MemberRef, MembersPatched, UserUpdate};

@@ -266,8 +266,15 @@ pub fn escape_filter_value(value: &str) -> String {
 }
 
 impl WireUser {
-    /// The request body for creating or replacing a user.
-    pub fn from_model(user_name: &str, active: bool, attrs: &UserAttrs) -> WireUser {
+    /// The request body for creating a user. `department` goes in the enterprise extension,
+    /// and also at the top level where the dialect documents that (`department_top_level`,
+    /// ZIA): nothing is sent outside the schemas the body declares.
+    pub fn from_model(
+        user_name: &str,
+        active: bool,
+        attrs: &UserAttrs,
+        department_top_level: bool,
+    ) -> WireUser {
         let attrs = attrs.without_empty();
         let name = if attrs.given_name.is_some() || attrs.family_name.is_some() {
             Some(WireName {
@@ -303,7 +310,7 @@ impl WireUser {
                 .collect(),
             active: Some(active),
             external_id: attrs.external_id.clone(),
-            department: attrs.department.clone(),
+            department: attrs.department.clone().filter(|_| department_top_level),
             enterprise,
             groups: Vec::new(),
             meta: None,
@@ -328,11 +335,14 @@ impl WireUser {
         } = self;
         let (given_name, family_name) =
             name.map_or((None, None), |n| (n.given_name, n.family_name));
-        let primary = emails
-            .iter()
-            .position(|e| e.primary == Some(true))
-            .unwrap_or(0);
-        let email = emails.into_iter().nth(primary).map(|e| e.value);
+        let managed = managed_email(
+            emails
+                .iter()
+                .map(|e| (e.primary == Some(true), e.kind.as_deref())),
+        );
+        let email = managed
+            .and_then(|i| emails.into_iter().nth(i))
+            .map(|e| e.value);
         UserAttrs {
             display_name,
             given_name,
@@ -387,6 +397,23 @@ impl WireGroup {
                 .collect(),
         })
     }
+}
+
+/// Which of a user's emails zsc manages, given each one's `primary` flag and `type`: the
+/// primary one, else the work one, else the first without a type. An email typed `home` or
+/// `other` and not primary is the person's own: zsc neither reads nor replaces it, so that
+/// clearing the managed email never makes another one managed (and cleared in turn).
+pub fn managed_email<'a>(
+    emails: impl Iterator<Item = (bool, Option<&'a str>)> + Clone,
+) -> Option<usize> {
+    let all: Vec<(bool, Option<&str>)> = emails.collect();
+    all.iter()
+        .position(|(primary, _)| *primary)
+        .or_else(|| {
+            all.iter()
+                .position(|(_, kind)| kind.is_some_and(|k| k.eq_ignore_ascii_case("work")))
+        })
+        .or_else(|| all.iter().position(|(_, kind)| kind.is_none()))
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -584,7 +611,7 @@ mod tests {
             department: Some("Finance".into()),
             external_id: Some("E1".into()),
         };
-        let wire = WireUser::from_model("jsmith@example.com", true, &attrs);
+        let wire = WireUser::from_model("jsmith@example.com", true, &attrs, false);
         let json = serde_json::to_string(&wire).unwrap();
         let back: WireUser = serde_json::from_str(&json).unwrap();
         assert_eq!(back.attrs(), attrs);

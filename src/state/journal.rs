@@ -277,6 +277,7 @@ mod tests {
                     StateOp::AddMembers {
                         group: "Staff".into(),
                         ids: vec!["u-1".into()],
+                        at: None,
                     },
                 ],
             )

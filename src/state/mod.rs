@@ -10,5 +10,15 @@ pub mod store;
 
 pub use journal::Journal;
 pub use lock::{LockInfo, StateLock};
-pub use model::{ManagedGroup, ManagedUser, State, StateOp, TenantState, STATE_FORMAT_VERSION};
+pub use model::{
+    ManagedGroup, ManagedUser, State, StateOp, TenantState, Wrote, STATE_FORMAT_VERSION,
+};
 pub use store::{Loaded, StateError, StateStore};
+
+/// Now, as state records when an apply wrote something (RFC 3339, UTC, to the second).
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}

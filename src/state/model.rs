@@ -24,7 +24,8 @@ pub struct State {
     pub tenants: BTreeMap<String, TenantState>,
 }
 
-/// The managed objects of one tenant. Keys are [`folded`]s of userName / displayName.
+/// The managed objects of one tenant. Keys are [`folded`]s of the name zsc manages each object
+/// as (its `user_name` / `name`); the object itself is its `id`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantState {
     #[serde(default)]
@@ -33,27 +34,66 @@ pub struct TenantState {
     pub groups: BTreeMap<String, ManagedGroup>,
 }
 
-/// A user zsc manages, with the attributes last seen or last written.
+/// A user zsc manages: its id (what it is), the userName zsc manages it as, and the attributes
+/// last seen or last written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedUser {
     pub id: String,
+    /// The userName zsc gave or adopted it with. A live userName that differs is a rename made
+    /// outside zsc (the plan says so); a refresh does not change this.
     pub user_name: String,
     pub active: bool,
     #[serde(flatten)]
     pub attrs: UserAttrs,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protect: bool,
+    /// What zsc's last apply of this user wrote, and when; cleared when a refresh records what
+    /// the server holds instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<Wrote>,
 }
 
 /// A group zsc manages, with its members as user ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedGroup {
     pub id: String,
+    /// The displayName zsc gave or adopted it with (see [`ManagedUser::user_name`]).
     pub name: String,
     #[serde(default)]
     pub members: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protect: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<Wrote>,
+}
+
+/// The values an apply wrote to an object: if the server later holds something else, the plan
+/// can say that it did not keep them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wrote {
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// What: `user_name`, `active`, attribute names, `name`, `members`.
+    pub fields: Vec<String>,
+}
+
+impl Wrote {
+    /// `fields` written at `at`, added to what the same apply wrote before.
+    pub fn merge(previous: Option<Wrote>, at: &str, fields: &[String]) -> Wrote {
+        let mut wrote = match previous {
+            Some(w) if w.at == at => w,
+            _ => Wrote {
+                at: at.to_owned(),
+                fields: Vec::new(),
+            },
+        };
+        for f in fields {
+            if !wrote.fields.contains(f) {
+                wrote.fields.push(f.clone());
+            }
+        }
+        wrote
+    }
 }
 
 /// One change to state. A completed remote change is journaled as the list of ops it implies,
@@ -61,12 +101,31 @@ pub struct ManagedGroup {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum StateOp {
-    PutUser { user: ManagedUser },
-    RemoveUser { user_name: String },
-    PutGroup { group: ManagedGroup },
-    RemoveGroup { name: String },
-    AddMembers { group: String, ids: Vec<String> },
-    RemoveMembers { group: String, ids: Vec<String> },
+    PutUser {
+        user: ManagedUser,
+    },
+    RemoveUser {
+        user_name: String,
+    },
+    PutGroup {
+        group: ManagedGroup,
+    },
+    RemoveGroup {
+        name: String,
+    },
+    AddMembers {
+        group: String,
+        ids: Vec<String>,
+        /// When the apply wrote them (absent in journals of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
+    RemoveMembers {
+        group: String,
+        ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
 }
 
 impl State {
@@ -103,20 +162,32 @@ impl State {
             StateOp::RemoveGroup { name } => {
                 t.groups.remove(folded(name).as_ref());
             }
-            StateOp::AddMembers { group, ids } => {
+            StateOp::AddMembers { group, ids, at } => {
                 if let Some(g) = t.groups.get_mut(folded(group).as_ref()) {
                     add_members(&mut g.members, ids);
+                    wrote_members(g, at.as_deref());
                 }
             }
-            StateOp::RemoveMembers { group, ids } => {
+            StateOp::RemoveMembers { group, ids, at } => {
                 if let Some(g) = t.groups.get_mut(folded(group).as_ref()) {
                     remove_members(&mut g.members, ids);
+                    wrote_members(g, at.as_deref());
                 }
             }
         }
         if t.users.is_empty() && t.groups.is_empty() {
             self.tenants.remove(tenant);
         }
+    }
+}
+
+fn wrote_members(group: &mut ManagedGroup, at: Option<&str>) {
+    if let Some(at) = at {
+        group.wrote = Some(Wrote::merge(
+            group.wrote.take(),
+            at,
+            &["members".to_owned()],
+        ));
     }
 }
 
@@ -177,6 +248,7 @@ mod tests {
                     name: "Big".into(),
                     members,
                     protect: false,
+                    wrote: None,
                 },
             },
         );
@@ -199,6 +271,7 @@ mod tests {
             &StateOp::AddMembers {
                 group: "BIG".into(),
                 ids: add,
+                at: None,
             },
         );
         assert_eq!(members(&state), ids(0..75_000).as_slice());
@@ -208,6 +281,7 @@ mod tests {
             &StateOp::RemoveMembers {
                 group: "Big".into(),
                 ids: ids(10_000..60_000),
+                at: None,
             },
         );
         let mut expected = ids(0..10_000);
@@ -221,6 +295,7 @@ mod tests {
         let op = StateOp::AddMembers {
             group: "big".into(),
             ids: vec!["u1".into(), "u9".into(), "u9".into()],
+            at: None,
         };
         state.apply("t", &op);
         state.apply("t", &op);
@@ -230,6 +305,7 @@ mod tests {
             &StateOp::RemoveMembers {
                 group: "big".into(),
                 ids: vec!["u0".into(), "u7".into()],
+                at: None,
             },
         );
         assert_eq!(members(&state), ["u1", "u2", "u9"]);
@@ -243,6 +319,7 @@ mod tests {
             &StateOp::AddMembers {
                 group: "nope".into(),
                 ids: ids(0..100),
+                at: None,
             },
         );
         assert!(state.tenants.is_empty());

@@ -590,6 +590,7 @@ mod tests {
                 ..UserAttrs::default()
             },
             protect: false,
+            wrote: None,
         }
     }
 
@@ -609,6 +610,7 @@ mod tests {
                     name: "Staff".into(),
                     members: vec!["u-1".into()],
                     protect: false,
+                    wrote: None,
                 },
             },
         );
@@ -872,6 +874,7 @@ mod tests {
                 &[StateOp::AddMembers {
                     group: "Staff".into(),
                     ids: vec!["u-2".into()],
+                    at: None,
                 }],
             )
             .unwrap();
@@ -1040,6 +1043,7 @@ mod tests {
                 &[StateOp::AddMembers {
                     group: "staff".into(),
                     ids: ids.clone(),
+                    at: None,
                 }],
             )
             .unwrap();
@@ -1049,6 +1053,7 @@ mod tests {
                 &[StateOp::RemoveMembers {
                     group: "staff".into(),
                     ids: ids[..25_000].to_vec(),
+                    at: None,
                 }],
             )
             .unwrap();
