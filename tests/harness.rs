@@ -238,6 +238,55 @@ impl Env {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// A user on the emulator by exact userName, as an admin would see it.
+    pub fn live_user(&self, user_name: &str) -> Option<zsc::scim::wire::WireUser> {
+        self.data()
+            .users
+            .into_iter()
+            .find(|u| u.user_name == user_name)
+    }
+
+    /// A group on the emulator by exact displayName.
+    pub fn live_group(&self, name: &str) -> Option<zsc::scim::wire::WireGroup> {
+        self.data()
+            .groups
+            .into_iter()
+            .find(|g| g.display_name == name)
+    }
+
+    /// The id of the user with this exact userName.
+    #[track_caller]
+    pub fn user_id(&self, user_name: &str) -> String {
+        self.live_user(user_name)
+            .and_then(|u| u.id)
+            .unwrap_or_else(|| panic!("no user {user_name}"))
+    }
+
+    /// The id of the group with this exact displayName.
+    #[track_caller]
+    pub fn group_id(&self, name: &str) -> String {
+        self.live_group(name)
+            .and_then(|g| g.id)
+            .unwrap_or_else(|| panic!("no group {name}"))
+    }
+
+    /// PATCH a resource directly on the emulator, outside zsc (`kind`: `Users` or `Groups`).
+    #[track_caller]
+    pub fn patch(&self, kind: &str, id: &str, path: &str, value: Value) {
+        let (status, body) = self.scim(
+            "PATCH",
+            &format!("/{kind}/{id}"),
+            Some(serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": path, "value": value}]
+            })),
+        );
+        assert!(
+            (200..300).contains(&status),
+            "PATCH {kind}/{id}: {status} {body}"
+        );
+    }
+
     pub fn user_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .data()

@@ -11,5 +11,6 @@ mod dialects;
 mod faults;
 mod gitops;
 mod guardrails;
+mod identity;
 mod import;
 mod reliability;

@@ -193,10 +193,28 @@ impl ScimClient {
                 (ScimError::Transport { maybe_sent, .. }, Repeat::OnlyIfNotReceived) => !maybe_sent,
                 _ => false,
             };
-            if !repeatable || attempt >= inner.backoff.max_attempts {
-                return Err(error);
+            // A server that cannot be reached at all (refused, no such host, TLS failure) is
+            // given a few seconds, not the full backoff: it is a wrong URL or a server that is
+            // down, and the person waiting should hear so.
+            let unreachable = matches!(
+                error,
+                ScimError::Transport {
+                    maybe_sent: false,
+                    ..
+                }
+            );
+            let limit = if unreachable {
+                UNREACHABLE_ATTEMPTS.min(inner.backoff.max_attempts)
+            } else {
+                inner.backoff.max_attempts
+            };
+            if !repeatable || attempt >= limit {
+                return Err(self.explain(error, attempt));
             }
-            let delay = inner.backoff.delay(attempt, retry_after);
+            let mut delay = inner.backoff.delay(attempt, retry_after);
+            if unreachable {
+                delay = delay.min(Duration::from_secs(1));
+            }
             if error.status() == Some(429) {
                 // Everyone slows down, not just the worker that was told.
                 inner.pacer.hold_back(delay);
@@ -227,9 +245,11 @@ impl ScimClient {
         }
         let transport = |e: reqwest::Error| ScimError::Transport {
             method: method.to_string(),
+            place: self.place(),
             path: path.to_owned(),
             message: describe_transport(&e),
             maybe_sent: !e.is_connect(),
+            attempts: 1,
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
@@ -256,6 +276,58 @@ impl ScimClient {
             detail,
             retry_after,
         })
+    }
+
+    /// `scheme://host:port/base/path`: where this client's server is, for messages. Never a
+    /// query string or credentials.
+    pub(super) fn place(&self) -> String {
+        match Url::parse(&self.inner.base) {
+            Ok(url) => format!(
+                "{}://{}{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default()
+                    .map_or_else(String::new, |p| format!(":{p}")),
+                url.path().trim_end_matches('/')
+            ),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The error a request ends with, made to say what a person needs: how many attempts, and
+    /// for a listing that is not there, that the URL is wrong.
+    fn explain(&self, error: ScimError, attempts: u32) -> ScimError {
+        match error {
+            ScimError::Transport {
+                method,
+                place,
+                path,
+                message,
+                maybe_sent,
+                ..
+            } => ScimError::Transport {
+                method,
+                place,
+                path,
+                message,
+                maybe_sent,
+                attempts,
+            },
+            ScimError::Status {
+                status: 404,
+                ref method,
+                ref path,
+                ..
+            } if is_listing(path) => ScimError::Setup(format!(
+                "{method} {}{}: 404 Not Found: there is no SCIM endpoint at this URL; check the \
+                 tenant's `url` (scheme, host, port and base path; the {} dialect expects {})",
+                self.place(),
+                path.split('?').next().unwrap_or(path),
+                self.inner.spec.name,
+                self.inner.spec.url_shape
+            )),
+            other => other,
+        }
     }
 
     /// `request` with the bearer token: the one place it is attached.
@@ -796,6 +868,16 @@ pub struct Expected {
     /// Go on when a listing stays short and a name is not found (`--accept-listing-gap`): for
     /// a server whose count is simply wrong.
     pub accept_gap: bool,
+}
+
+/// Attempts for a server that cannot be reached at all: about three seconds of trying.
+const UNREACHABLE_ATTEMPTS: u32 = 3;
+
+/// A listing (`/Users?...`, `/Groups?...`), which a SCIM server never answers 404.
+fn is_listing(path: &str) -> bool {
+    ["/Users", "/Groups"]
+        .iter()
+        .any(|r| path == *r || path.starts_with(&format!("{r}?")))
 }
 
 /// Statuses with which a server refuses a query parameter it does not support (RFC 7644

@@ -15,14 +15,20 @@ pub enum ScimError {
         detail: Option<String>,
         retry_after: Option<Duration>,
     },
-    /// No complete answer arrived (connection refused, reset, timed out, truncated body).
-    #[error("{method} {path}: {message}")]
+    /// No complete answer arrived (connection refused, DNS or TLS failure, reset, timed out,
+    /// truncated body). The message names the server (scheme, host, port and base path, never
+    /// a token) and how many attempts were made.
+    #[error("{method} {place}{path}: {message}{}", attempts_text(*.attempts))]
     Transport {
         method: String,
+        /// `scheme://host:port/base/path` of the tenant.
+        place: String,
         path: String,
         message: String,
         /// Whether the request may have reached the server (and so may have taken effect).
         maybe_sent: bool,
+        /// Requests sent before giving up (filled in when the client gives up).
+        attempts: u32,
     },
     /// The server answered 2xx with something that is not what SCIM says it should be.
     #[error("{method} {path}: unexpected response: {message}")]
@@ -42,6 +48,13 @@ pub enum ScimError {
     /// The client could not be set up (bad URL, TLS setup).
     #[error("{0}")]
     Setup(String),
+}
+
+fn attempts_text(attempts: u32) -> String {
+    match attempts {
+        0 | 1 => String::new(),
+        n => format!(" (gave up after {n} attempts)"),
+    }
 }
 
 fn status_text(status: u16, scim_type: Option<&str>, detail: Option<&str>) -> String {
