@@ -14,3 +14,4 @@ mod guardrails;
 mod identity;
 mod import;
 mod reliability;
+mod servers;
