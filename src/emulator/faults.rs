@@ -45,8 +45,16 @@ pub struct Faults {
     /// Filtered listings find nothing and GET by id answers 404: lookups that cannot help.
     pub failing_lookups: bool,
     /// Accept a second user with a userName that already exists (a sloppy server that does not
-    /// enforce uniqueness, so only the client can prevent duplicates).
+    /// enforce uniqueness, so only the client can prevent duplicates). A `userName eq` lookup
+    /// then finds every user of that name.
     pub duplicate_user_names: bool,
+    /// Accept a second group with a displayName that already exists (case-insensitively)
+    /// instead of answering 409: RFC 7643 §4.2 gives displayName `uniqueness: none`. A
+    /// `displayName eq` lookup then finds every group of that name.
+    pub duplicate_group_names: bool,
+    /// `userName eq` and `displayName eq` filters compare case-sensitively, where the emulator
+    /// otherwise folds case. (Uniqueness stays case-insensitive.)
+    pub case_sensitive_filters: bool,
     /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
     pub discovery: Discovery,
     /// Share of requests whose change IS made and whose 2xx answer then arrives complete but

@@ -51,7 +51,7 @@ pub use stats::Stats;
 use error::ApiError;
 use faults::FaultState;
 use persist::Persister;
-use store::{Rules, Store};
+use store::{Rules, Store, StoreSwitches};
 
 /// How to run an emulated tenant.
 #[derive(Clone)]
@@ -174,8 +174,17 @@ impl Shared {
         .map_err(|e| ApiError::internal(format!("the change was made but could not be saved: {e}")))
     }
 
+    /// Change the faults from now on: the store's switches and the dice alike. The one way
+    /// they change, for [`EmulatorHandle::set_faults`] and `PUT /_emulator/faults`.
+    pub fn set_faults(&self, faults: Faults) {
+        self.store().rules_mut().switches = StoreSwitches::from_faults(&faults);
+        self.faults().set(faults);
+    }
+
+    /// The write rules, with the switches of the faults in force.
     fn rules(&self) -> Rules {
-        Rules::new(self.dialect, &self.domains, &self.admin_users)
+        let switches = StoreSwitches::from_faults(self.faults().faults());
+        Rules::new(self.dialect, &self.domains, &self.admin_users, switches)
     }
 }
 
@@ -193,7 +202,12 @@ pub async fn serve(
         addr
     };
     let base_url = format!("http://{url_addr}{}", base_path(options.dialect));
-    let rules = Rules::new(options.dialect, &options.domains, &options.admin_users);
+    let rules = Rules::new(
+        options.dialect,
+        &options.domains,
+        &options.admin_users,
+        StoreSwitches::from_faults(&options.faults),
+    );
     let seed = options.faults.seed;
     let store = match &options.data_file {
         Some(path) => match Persister::load(path)? {
@@ -221,8 +235,6 @@ pub async fn serve(
         },
         None => Store::new(rules, seed),
     };
-    let mut store = store;
-    store.rules_mut().allow_duplicate_user_names = options.faults.duplicate_user_names;
     let persister = options
         .data_file
         .clone()
@@ -320,8 +332,7 @@ impl EmulatorHandle {
 
     /// Change the faults from now on (the dice are reseeded from `faults.seed`).
     pub fn set_faults(&self, faults: Faults) {
-        self.shared.store().rules_mut().allow_duplicate_user_names = faults.duplicate_user_names;
-        self.shared.faults().set(faults);
+        self.shared.set_faults(faults);
     }
 
     /// Stop accepting requests, let those in flight finish (for at most 10 seconds), and save the

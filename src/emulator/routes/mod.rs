@@ -187,6 +187,6 @@ async fn put_faults(State(app): State<App>, body: Bytes) -> Result<Response, Api
     let faults: Faults = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid_syntax(format!("the body is not a valid Faults object: {e}"))
     })?;
-    app.faults().set(faults.clone());
+    app.set_faults(faults.clone());
     Ok(Json(faults).into_response())
 }

@@ -162,7 +162,8 @@ impl Store {
             }
         }
         self.group_by_id.remove(&group.id);
-        self.group_by_name.remove(&name_key(&group.display_name));
+        self.group_by_name
+            .remove(&name_key(&group.display_name), key);
         self.group_order.take();
         self.version += 1;
         Ok(())
@@ -176,12 +177,12 @@ impl Store {
         if name.trim().is_empty() {
             return Err(ApiError::invalid_value("displayName is required"));
         }
-        match self.group_by_name.get(&name_key(name)) {
-            Some(other) if Some(*other) != this => Err(ApiError::uniqueness(format!(
+        if self.group_name_taken(name, this) {
+            return Err(ApiError::uniqueness(format!(
                 "a group named `{name}` already exists"
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     /// Member ids to user keys, without duplicates; an id of no user is refused.
@@ -290,7 +291,7 @@ impl Store {
         let new = name_key(&name);
         group.display_name = name;
         if old != new {
-            self.group_by_name.remove(&old);
+            self.group_by_name.remove(&old, key);
             self.group_by_name.insert(new, key);
         }
     }

@@ -11,6 +11,7 @@
 
 mod groups;
 mod ids;
+mod names;
 mod user_rec;
 mod users;
 
@@ -27,8 +28,9 @@ use crate::scim::wire::{WireGroup, WireMember, WireMeta, GROUP_SCHEMA};
 use super::error::ApiError;
 use super::filter::EqFilter;
 use super::quirks::{quirks, IdStyle};
-use super::EmulatorData;
+use super::{EmulatorData, Faults};
 use ids::{new_meta, IdGen};
+use names::NameIndex;
 pub(crate) use user_rec::UserRec;
 use users::normalize_user;
 
@@ -43,12 +45,17 @@ pub(crate) struct Rules {
     pub domains: Vec<String>,
     /// `name_key`s of userNames linked to admin accounts (ZIA): DELETE answers 409.
     pub admin_users: HashSet<String>,
-    /// Fault injection: accept duplicate userNames (see `Faults::duplicate_user_names`).
-    pub allow_duplicate_user_names: bool,
+    /// The fault switches the store obeys; they change while the server runs.
+    pub switches: StoreSwitches,
 }
 
 impl Rules {
-    pub fn new(dialect: Dialect, domains: &[String], admin_users: &[String]) -> Self {
+    pub fn new(
+        dialect: Dialect,
+        domains: &[String],
+        admin_users: &[String],
+        switches: StoreSwitches,
+    ) -> Self {
         Rules {
             dialect,
             spec: dialect.spec(),
@@ -57,7 +64,26 @@ impl Rules {
                 .map(|d| d.trim_start_matches('@').to_lowercase())
                 .collect(),
             admin_users: admin_users.iter().map(|u| name_key(u)).collect(),
-            allow_duplicate_user_names: false,
+            switches,
+        }
+    }
+}
+
+/// The fault switches that change what the store accepts, finds and keeps; each is documented
+/// on the [`Faults`] field of the same name. All off is the default behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StoreSwitches {
+    pub duplicate_user_names: bool,
+    pub duplicate_group_names: bool,
+    pub case_sensitive_filters: bool,
+}
+
+impl StoreSwitches {
+    pub fn from_faults(faults: &Faults) -> Self {
+        StoreSwitches {
+            duplicate_user_names: faults.duplicate_user_names,
+            duplicate_group_names: faults.duplicate_group_names,
+            case_sensitive_filters: faults.case_sensitive_filters,
         }
     }
 }
@@ -105,13 +131,13 @@ pub(crate) struct Store {
     rules: Rules,
     users: Vec<Option<UserRec>>,
     user_by_id: HashMap<String, Key>,
-    user_by_name: HashMap<String, Key>,
+    user_by_name: NameIndex,
     /// Live user keys in order; empty after a delete until the next list rebuilds it (lists
     /// run under a shared lock, so the rebuild goes through a `OnceLock`).
     user_order: OnceLock<Vec<Key>>,
     groups: Vec<Option<GroupRec>>,
     group_by_id: HashMap<String, Key>,
-    group_by_name: HashMap<String, Key>,
+    group_by_name: NameIndex,
     group_order: OnceLock<Vec<Key>>,
     ids: IdGen,
     /// Bumped by every successful mutation; persistence writes each version at most once.
@@ -130,19 +156,20 @@ impl Store {
             rules,
             users: Vec::new(),
             user_by_id: HashMap::new(),
-            user_by_name: HashMap::new(),
+            user_by_name: NameIndex::default(),
             user_order: OnceLock::from(Vec::new()),
             groups: Vec::new(),
             group_by_id: HashMap::new(),
-            group_by_name: HashMap::new(),
+            group_by_name: NameIndex::default(),
             group_order: OnceLock::from(Vec::new()),
             ids: IdGen::new(seed),
             version: 0,
         }
     }
 
-    /// Build a store from saved or seeded data. With `strict`, a duplicate id or name, or a
-    /// resource without a name, is an error; otherwise it is skipped with a warning.
+    /// Build a store from saved or seeded data. With `strict`, a duplicate id, a resource without
+    /// a name or a duplicate name (unless the switches allow it) is an error; otherwise it is
+    /// skipped with a warning.
     pub fn from_data(
         rules: Rules,
         seed: u64,
@@ -179,7 +206,7 @@ impl Store {
                     continue;
                 }
             }
-            if store.user_by_name.contains_key(&name_key(&user.user_name)) {
+            if store.user_name_taken(&user.user_name, None) {
                 problem(format!(
                     "user `{}` appears twice (userName is case-insensitive)",
                     user.user_name
@@ -205,10 +232,7 @@ impl Store {
                     continue;
                 }
             }
-            if store
-                .group_by_name
-                .contains_key(&name_key(&group.display_name))
-            {
+            if store.group_name_taken(&group.display_name, None) {
                 problem(format!(
                     "group `{}` appears twice (names are case-insensitive)",
                     group.display_name
@@ -332,7 +356,9 @@ impl Store {
         let selection = match filter {
             None => Selection::All,
             Some(f) => Selection::Keys(match f.attr.as_str() {
-                "username" => self.user_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "username" => self.named(&self.user_by_name, &f.value, |key| {
+                    self.user(key).map(|rec| rec.user().user_name.as_str())
+                }),
                 "id" => self.user_by_id.get(&f.value).copied().into_iter().collect(),
                 // RFC 7643: externalId is caseExact.
                 "externalid" => keys_where(&self.users, |rec| {
@@ -362,7 +388,9 @@ impl Store {
         let selection = match filter {
             None => Selection::All,
             Some(f) => Selection::Keys(match f.attr.as_str() {
-                "displayname" => self.group_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "displayname" => self.named(&self.group_by_name, &f.value, |key| {
+                    self.group(key).map(|rec| rec.display_name.as_str())
+                }),
                 "id" => self.group_by_id.get(&f.value).copied().into_iter().collect(),
                 "externalid" => keys_where(&self.groups, |rec| {
                     rec.external_id.as_deref() == Some(f.value.as_str())
@@ -379,6 +407,40 @@ impl Store {
             Selection::All => page(self.live_group_keys(), start, count),
             Selection::Keys(keys) => page(&keys, start, count),
         })
+    }
+
+    /// The keys an `eq` filter on a name finds: every resource with that name folded, or with
+    /// exactly that name under `case_sensitive_filters`.
+    fn named<'a>(
+        &'a self,
+        index: &NameIndex,
+        value: &str,
+        name_of: impl Fn(Key) -> Option<&'a str>,
+    ) -> Vec<Key> {
+        let folded = index.get(&name_key(value)).iter().copied();
+        if self.rules.switches.case_sensitive_filters {
+            folded.filter(|key| name_of(*key) == Some(value)).collect()
+        } else {
+            folded.collect()
+        }
+    }
+
+    /// Whether writing `name` on user `this` (or a new user) would clash with another user.
+    fn user_name_taken(&self, name: &str, this: Option<Key>) -> bool {
+        !self.rules.switches.duplicate_user_names
+            && self
+                .user_by_name
+                .other_than(&name_key(name), this)
+                .is_some()
+    }
+
+    /// Whether naming group `this` (or a new group) `name` would clash with another group.
+    fn group_name_taken(&self, name: &str, this: Option<Key>) -> bool {
+        !self.rules.switches.duplicate_group_names
+            && self
+                .group_by_name
+                .other_than(&name_key(name), this)
+                .is_some()
     }
 
     fn live_user_keys(&self) -> &[Key] {
@@ -446,7 +508,7 @@ mod tests {
             users: vec![user("a@x", "1"), user("A@X", "2")],
             groups: vec![],
         };
-        let rules = || Rules::new(Dialect::Scim, &[], &[]);
+        let rules = || Rules::new(Dialect::Scim, &[], &[], StoreSwitches::default());
         assert!(Store::from_data(rules(), 0, data.clone(), true).is_err());
         let store = Store::from_data(rules(), 0, data, false).unwrap();
         assert_eq!(store.to_data().users.len(), 1);

@@ -51,7 +51,7 @@ impl Store {
         let new_name = name_key(&user.user_name);
         rec.set_user(user);
         if old_name != new_name {
-            self.user_by_name.remove(&old_name);
+            self.user_by_name.remove(&old_name, key);
             self.user_by_name.insert(new_name, key);
         }
         self.version += 1;
@@ -99,7 +99,8 @@ impl Store {
             }
         }
         self.user_by_id.remove(rec.id());
-        self.user_by_name.remove(&name_key(&rec.user().user_name));
+        self.user_by_name
+            .remove(&name_key(&rec.user().user_name), key);
         self.user_order.take();
         Ok(rec)
     }
@@ -124,13 +125,11 @@ impl Store {
                 )));
             }
         }
-        if let Some(other) = self.user_by_name.get(&name_key(&user.user_name)) {
-            if Some(*other) != this && !self.rules.allow_duplicate_user_names {
-                return Err(ApiError::uniqueness(format!(
-                    "a user with userName `{}` already exists",
-                    user.user_name
-                )));
-            }
+        if self.user_name_taken(&user.user_name, this) {
+            return Err(ApiError::uniqueness(format!(
+                "a user with userName `{}` already exists",
+                user.user_name
+            )));
         }
         Ok(())
     }
