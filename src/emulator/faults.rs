@@ -57,6 +57,13 @@ pub struct Faults {
     pub case_sensitive_filters: bool,
     /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
     pub discovery: Discovery,
+    /// `/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes` answer 401 with a SCIM error
+    /// body without the bearer token, and normally with it (Zscaler documents them as open;
+    /// RFC 7644 §4 lets a server protect them).
+    pub discovery_needs_token: bool,
+    /// A server without PATCH: `/ServiceProviderConfig` says `patch.supported: false` and every
+    /// PATCH of a user or group answers 501 with a SCIM error body, changing nothing.
+    pub no_patch: bool,
     /// Share of requests whose change IS made and whose 2xx answer then arrives complete but
     /// not valid JSON: alternately cut in half (with a matching Content-Length) and replaced by
     /// a garbled document. Tests a client's handling of truncated and malformed bodies.

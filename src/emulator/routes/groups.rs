@@ -13,7 +13,9 @@ use crate::scim::wire::{PatchRequest, WireGroup};
 use crate::emulator::error::ApiError;
 use crate::emulator::view::Projection;
 
-use super::request::{id_from, list_body, list_faults, page_request, parse_body, view, Params};
+use super::request::{
+    check_patch_supported, id_from, list_body, list_faults, page_request, parse_body, view, Params,
+};
 use super::{created, scim_json, App, QueryParams};
 
 pub(super) async fn list_groups(
@@ -118,6 +120,7 @@ pub(super) async fn patch_group(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_patch_supported(&app)?;
     let id = id_from(path)?;
     let params = Params::from(query)?;
     let patch: PatchRequest = parse_body(&headers, &body)?;

@@ -1,6 +1,6 @@
 //! The layers around handlers: debug logging of method, path and status (never headers: the
 //! token must not reach a log); counting Users/Groups requests and serving their faults; and
-//! the bearer-token check.
+//! the bearer-token check (on discovery only under the `discovery_needs_token` fault).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,6 +179,21 @@ pub(super) async fn require_token(
     match presented {
         Some(token) if app.token_matches(token) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+/// The token check on discovery endpoints, which answer without one unless the
+/// `discovery_needs_token` fault is on.
+pub(super) async fn require_token_for_discovery(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let needed = app.faults().faults().discovery_needs_token;
+    if needed {
+        require_token(State(app), request, next).await
+    } else {
+        next.run(request).await
     }
 }
 

@@ -33,7 +33,7 @@ use super::faults::Faults;
 use super::{base_path, Shared};
 
 use groups::{create_group, delete_group, get_group, list_groups, patch_group, replace_group};
-use middleware::{guard, log_request, require_token, Guard};
+use middleware::{guard, log_request, require_token, require_token_for_discovery, Guard};
 use request::id_from;
 use users::{create_user, delete_user, get_user, list_users, patch_user, replace_user};
 
@@ -71,7 +71,11 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
         .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{name}", get(resource_type));
+        .route("/ResourceTypes/{name}", get(resource_type))
+        .route_layer(from_fn_with_state(
+            Arc::clone(&shared),
+            require_token_for_discovery,
+        ));
     let scim = users.merge(groups).merge(discovery);
     Router::new()
         .nest(base_path(shared.dialect), scim)
@@ -115,15 +119,15 @@ pub(super) fn created(body: &impl Serialize, location: String) -> Response {
 // ---- discovery ----
 
 async fn service_provider_config(State(app): State<App>) -> Result<Response, ApiError> {
-    let (mode, cap) = {
+    let (mode, cap, patch) = {
         let faults = app.faults();
         let f = faults.faults();
-        (f.discovery.clone(), f.page_size_cap)
+        (f.discovery.clone(), f.page_size_cap, !f.no_patch)
     };
     match mode {
         crate::emulator::faults::Discovery::Standard => Ok(scim_json(
             StatusCode::OK,
-            &discovery::service_provider_config(app.dialect.spec(), &app.base_url, cap),
+            &discovery::service_provider_config(app.dialect.spec(), &app.base_url, cap, patch),
         )),
         crate::emulator::faults::Discovery::Missing => Err(ApiError::not_found(
             "no such endpoint: GET /ServiceProviderConfig".to_owned(),

@@ -91,6 +91,19 @@ pub(super) fn list_faults(app: &App, page: &PageRequest, keys: &mut Vec<Key>) {
     }
 }
 
+/// Refuse a PATCH with 501 under the `no_patch` fault (RFC 7644 §3.12: "Service provider does
+/// not support the request operation").
+pub(super) fn check_patch_supported(app: &App) -> Result<(), ApiError> {
+    if app.faults().faults().no_patch {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            None,
+            "PATCH is not supported by this service provider; replace the resource with PUT",
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, ApiError> {
     let spec = app.dialect.spec();
     if app.faults().faults().refuse_projection && params.projection().is_some() {

@@ -13,7 +13,9 @@ use crate::emulator::error::ApiError;
 use crate::emulator::store::UserWrite;
 use crate::emulator::view::Projection;
 
-use super::request::{id_from, list_body, list_faults, page_request, parse_body, view, Params};
+use super::request::{
+    check_patch_supported, id_from, list_body, list_faults, page_request, parse_body, view, Params,
+};
 use super::{created, scim_json, App, QueryParams};
 
 pub(super) async fn list_users(
@@ -99,6 +101,7 @@ pub(super) async fn patch_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_patch_supported(&app)?;
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
     let patch: PatchRequest = parse_body(&headers, &body)?;

@@ -138,3 +138,94 @@ async fn name_filters_compare_case_sensitively_when_switched_on() {
         .await;
     assert_eq!(dup.status, 409);
 }
+
+// ---- no PATCH
+
+#[tokio::test]
+async fn no_patch_says_so_in_discovery_and_refuses_every_patch() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let ann = t.user("ann@example.com").await;
+    let group = t.group("G", &[]).await;
+    assert_eq!(
+        t.get("/ServiceProviderConfig").await.body["patch"]["supported"],
+        true
+    );
+
+    t.handle.set_faults(Faults {
+        no_patch: true,
+        ..Faults::default()
+    });
+    assert_eq!(
+        t.get("/ServiceProviderConfig").await.body["patch"]["supported"],
+        false
+    );
+    let user = t
+        .patch(
+            &format!("/Users/{ann}"),
+            json!([{"op": "replace", "path": "displayName", "value": "Ann"}]),
+        )
+        .await;
+    let members = t
+        .patch(
+            &format!("/Groups/{group}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
+        )
+        .await;
+    for refused in [&user, &members] {
+        assert_eq!(refused.status, 501);
+        assert_eq!(refused.body["schemas"][0], crate::scim::wire::ERROR_SCHEMA);
+        assert_eq!(refused.body["status"], "501");
+    }
+    assert!(t.members(&group).await.is_empty(), "nothing changed");
+    assert!(t
+        .get(&format!("/Users/{ann}"))
+        .await
+        .body
+        .get("displayName")
+        .is_none());
+    // PUT still works.
+    let put = t
+        .call(
+            reqwest::Method::PUT,
+            &format!("/Groups/{group}"),
+            Some(json!({"displayName": "G", "members": [{"value": ann}]})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+}
+
+// ---- discovery behind the token
+
+#[tokio::test]
+async fn discovery_needs_the_token_when_switched_on() {
+    let paths = [
+        "/ServiceProviderConfig",
+        "/Schemas",
+        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+        "/ResourceTypes",
+        "/ResourceTypes/Group",
+    ];
+    let t = tenant_with(
+        Dialect::Zia,
+        Faults {
+            discovery_needs_token: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    for path in paths {
+        let anonymous = super::answer(t.client.get(t.url(path)).send().await.unwrap()).await;
+        assert_eq!(anonymous.status, 401, "{path}");
+        assert_eq!(
+            anonymous.body["schemas"][0],
+            crate::scim::wire::ERROR_SCHEMA
+        );
+        assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(t.get(path).await.status, 200, "{path} with the token");
+    }
+    t.handle.set_faults(Faults::default());
+    for path in paths {
+        let anonymous = t.client.get(t.url(path)).send().await.unwrap();
+        assert_eq!(anonymous.status(), 200, "{path} is open by default");
+    }
+}
