@@ -44,6 +44,12 @@ pub struct Faults {
     pub omit_from_lists: Option<u64>,
     /// Filtered listings find nothing and GET by id answers 404: lookups that cannot help.
     pub failing_lookups: bool,
+    /// Filtered listings (`eq` lookups) and GET by id miss exactly the objects
+    /// `omit_from_lists` hides, and find every listed object: a server that reports
+    /// `totalResults` 100, lists 95 distinct users however often it is read, and whose
+    /// `userName eq` lookups return nothing for the 5 it hides. Nothing without
+    /// `omit_from_lists`.
+    pub lookups_miss_omitted: bool,
     /// Accept a second user with a userName that already exists (a sloppy server that does not
     /// enforce uniqueness, so only the client can prevent duplicates). A `userName eq` lookup
     /// then finds every user of that name.
@@ -80,6 +86,39 @@ pub struct Faults {
     /// Listings that carry `attributes` or `excludedAttributes` answer 400: a server without
     /// RFC 7644 §3.4.2.5 projection.
     pub refuse_projection: bool,
+}
+
+/// Which objects listings and lookups hide (`omit_from_lists`, `failing_lookups`,
+/// `lookups_miss_omitted`), copied out of [`Faults`] so a handler can ask while holding the
+/// store. Objects are named by their slot in creation order, counted from 0 per resource type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hiding {
+    omit_every: Option<u64>,
+    lookups_fail: bool,
+    lookups_miss_omitted: bool,
+}
+
+impl Hiding {
+    /// Whether unfiltered listings leave the object out.
+    pub fn omitted_from_lists(&self, slot: u32) -> bool {
+        self.omit_every
+            .is_some_and(|n| (u64::from(slot) + 1) % n == 0)
+    }
+
+    /// Whether a filtered listing or a GET by id misses the object.
+    pub fn missed_by_lookups(&self, slot: u32) -> bool {
+        self.lookups_fail || (self.lookups_miss_omitted && self.omitted_from_lists(slot))
+    }
+}
+
+impl Faults {
+    pub(crate) fn hiding(&self) -> Hiding {
+        Hiding {
+            omit_every: self.omit_from_lists.filter(|n| *n > 0),
+            lookups_fail: self.failing_lookups,
+            lookups_miss_omitted: self.lookups_miss_omitted,
+        }
+    }
 }
 
 /// How the emulator answers `GET /ServiceProviderConfig`.

@@ -14,7 +14,8 @@ use crate::emulator::error::ApiError;
 use crate::emulator::view::Projection;
 
 use super::request::{
-    check_patch_supported, id_from, list_body, list_faults, page_request, parse_body, view, Params,
+    check_patch_supported, id_from, list_body, list_faults, missed_by_get, page_request,
+    parse_body, view, Params,
 };
 use super::{created, scim_json, App, QueryParams};
 
@@ -61,7 +62,13 @@ pub(super) async fn get_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let params = Params::from(query)?;
-    let body = render_group(&app, &app.store_read(), &id, params.projection())?;
+    let body = {
+        let store = app.store_read();
+        if missed_by_get(&app, store.group_key(&id)?) {
+            return Err(ApiError::not_found(format!("no group has id `{id}`")));
+        }
+        render_group(&app, &store, &id, params.projection())?
+    };
     Ok(scim_json(StatusCode::OK, &body))
 }
 

@@ -76,19 +76,20 @@ pub(super) struct PageRequest {
     pub filter: Option<EqFilter>,
 }
 
-/// The listing faults, applied to one page's keys: `omit_from_lists` drops every Nth object
-/// from unfiltered pages, `failing_lookups` empties filtered ones.
+/// The listing faults, applied to one page's keys: unfiltered pages leave out what
+/// `omit_from_lists` hides, filtered ones what lookups miss (see
+/// [`Hiding`](crate::emulator::faults::Hiding)).
 pub(super) fn list_faults(app: &App, page: &PageRequest, keys: &mut Vec<Key>) {
-    let (omit, lookups_fail) = {
-        let faults = app.faults();
-        let f = faults.faults();
-        (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
-    };
-    match (&page.filter, omit) {
-        (Some(_), _) if lookups_fail => keys.clear(),
-        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
-        _ => {}
+    let hiding = app.faults().faults().hiding();
+    match &page.filter {
+        None => keys.retain(|key| !hiding.omitted_from_lists(*key)),
+        Some(_) => keys.retain(|key| !hiding.missed_by_lookups(*key)),
     }
+}
+
+/// Whether a GET by id misses the resource at `key`: then it answers 404.
+pub(super) fn missed_by_get(app: &App, key: Key) -> bool {
+    app.faults().faults().hiding().missed_by_lookups(key)
 }
 
 /// Refuse a PATCH with 501 under the `no_patch` fault (RFC 7644 §3.12: "Service provider does

@@ -14,7 +14,8 @@ use crate::emulator::store::UserWrite;
 use crate::emulator::view::Projection;
 
 use super::request::{
-    check_patch_supported, id_from, list_body, list_faults, page_request, parse_body, view, Params,
+    check_patch_supported, id_from, list_body, list_faults, missed_by_get, page_request,
+    parse_body, view, Params,
 };
 use super::{created, scim_json, App, QueryParams};
 
@@ -51,6 +52,7 @@ pub(super) async fn get_user(
         let key = store.user_key(&id)?;
         let rec = store
             .user(key)
+            .filter(|_| !missed_by_get(&app, key))
             .ok_or_else(|| ApiError::not_found(format!("no user has id `{id}`")))?;
         view(&app, projection).render_user(&store, rec)
     };

@@ -229,3 +229,91 @@ async fn discovery_needs_the_token_when_switched_on() {
         assert_eq!(anonymous.status(), 200, "{path} is open by default");
     }
 }
+
+// ---- hidden objects
+
+/// 20 users, every 5th hidden from listings: 4 hidden (slots 4, 9, 14, 19).
+async fn tenant_hiding_every_fifth(lookups_miss_omitted: bool) -> Tenant {
+    let t = Tenant::start(Dialect::Scim).await;
+    t.handle.replace_data(super::many_users(20));
+    t.handle.set_faults(Faults {
+        omit_from_lists: Some(5),
+        lookups_miss_omitted,
+        ..Faults::default()
+    });
+    t
+}
+
+/// The userNames an unfiltered read lists, however often it is read, and the ids behind them.
+async fn listed(t: &Tenant) -> Vec<(String, String)> {
+    let list = t.get("/Users?count=100").await.body;
+    assert_eq!(list["totalResults"], 20, "the hidden are still counted");
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["userName"].as_str().unwrap().to_owned(),
+                u["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn lookups_miss_exactly_the_objects_listings_hide_when_switched_on() {
+    let hidden = ["user4", "user9", "user14", "user19"].map(|u| format!("{u}@example.com"));
+    // Off: the hidden users are found by lookup.
+    let t = tenant_hiding_every_fifth(false).await;
+    assert_eq!(listed(&t).await.len(), 16);
+    for name in &hidden {
+        assert_eq!(
+            found(&t, "/Users", "userName", name).await.len(),
+            1,
+            "{name}"
+        );
+    }
+
+    let t = tenant_hiding_every_fifth(true).await;
+    let listed = listed(&t).await;
+    assert_eq!(listed.len(), 16);
+    assert!(listed.iter().all(|(name, _)| !hidden.contains(name)));
+    for name in &hidden {
+        assert!(
+            found(&t, "/Users", "userName", name).await.is_empty(),
+            "{name}"
+        );
+    }
+    for (name, id) in &listed {
+        assert_eq!(
+            found(&t, "/Users", "userName", name).await,
+            vec![id.clone()]
+        );
+        assert_eq!(found(&t, "/Users", "id", id).await, vec![id.clone()]);
+        assert_eq!(t.get(&format!("/Users/{id}")).await.status, 200);
+    }
+    // A hidden user is not found by id either, though it exists: its name is taken.
+    let hidden_id = t.handle.snapshot().users[4].id.clone().unwrap();
+    assert_eq!(t.get(&format!("/Users/{hidden_id}")).await.status, 404);
+    assert!(found(&t, "/Users", "id", &hidden_id).await.is_empty());
+    let again = t.post("/Users", json!({"userName": hidden[0]})).await;
+    assert_eq!(again.status, 409);
+}
+
+#[tokio::test]
+async fn failing_lookups_also_fail_get_by_id() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let ann = t.user("ann@example.com").await;
+    let group = t.group("G", &[]).await;
+    t.handle.set_faults(Faults {
+        failing_lookups: true,
+        ..Faults::default()
+    });
+    assert!(found(&t, "/Users", "userName", "ann@example.com")
+        .await
+        .is_empty());
+    assert_eq!(t.get(&format!("/Users/{ann}")).await.status, 404);
+    assert_eq!(t.get(&format!("/Groups/{group}")).await.status, 404);
+    assert_eq!(ids(&t.get("/Users").await.body), vec![ann]);
+}
