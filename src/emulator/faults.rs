@@ -58,6 +58,11 @@ pub struct Faults {
     /// instead of answering 409: RFC 7643 §4.2 gives displayName `uniqueness: none`. A
     /// `displayName eq` lookup then finds every group of that name.
     pub duplicate_group_names: bool,
+    /// PUT replaces the whole resource as RFC 7644 §3.5.1 allows: every attribute the body
+    /// omits is cleared, including those the emulator keeps without modelling them (`title`,
+    /// `phoneNumbers`, enterprise `employeeNumber`, ...), which a PUT otherwise leaves alone.
+    /// (Modelled attributes a PUT omits are cleared either way.)
+    pub put_clears_omitted: bool,
     /// `userName eq` and `displayName eq` filters compare case-sensitively, where the emulator
     /// otherwise folds case. (Uniqueness stays case-insensitive.)
     pub case_sensitive_filters: bool,

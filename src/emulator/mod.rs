@@ -25,6 +25,7 @@ mod patch;
 mod persist;
 mod quirks;
 mod routes;
+mod schema;
 mod stats;
 mod store;
 mod view;
@@ -102,6 +103,11 @@ impl std::fmt::Debug for EmulatorOptions {
 /// "display": userName}], ...]}`. Users are stored in canonical form: `department` in the
 /// enterprise extension only and no `groups` (a user's groups are derived from the groups'
 /// members). Missing ids are assigned on load.
+///
+/// The data file also keeps the attributes the emulator stores without modelling them
+/// (`title`, `phoneNumbers`, ...), merged into each resource; these typed resources do not
+/// carry them, so [`EmulatorHandle::snapshot`] leaves them out and
+/// [`EmulatorHandle::replace_data`] seeds none.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmulatorData {
     #[serde(default)]
@@ -222,7 +228,7 @@ pub async fn serve(
                 // error at start rather than a 500 on the first change.
                 let store = Store::new(rules, seed);
                 let bytes =
-                    serde_json::to_vec(&store.to_data()).map_err(|e| EmulatorError::WriteData {
+                    serde_json::to_vec(&store.to_file()).map_err(|e| EmulatorError::WriteData {
                         path: path.clone(),
                         source: std::io::Error::other(e),
                     })?;
@@ -310,7 +316,7 @@ impl EmulatorHandle {
     /// data file, inconsistent data is not refused: duplicates are skipped with a warning, and
     /// member ids of no user are kept as dangling members. Saved to the data file, if any.
     pub fn replace_data(&self, data: EmulatorData) {
-        let fresh = Store::from_data(self.shared.rules(), self.shared.seed, data, false);
+        let fresh = Store::from_data(self.shared.rules(), self.shared.seed, data.into(), false);
         let version = match fresh {
             Ok(mut fresh) => {
                 let mut store = self.shared.store();

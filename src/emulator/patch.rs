@@ -71,6 +71,15 @@ pub(crate) fn apply_user_patch(
     Ok(())
 }
 
+/// The paths of the `remove` operations in `ops`: what a store keeping attributes beside the
+/// typed user must forget with them (removing `name` removes `name.middleName` too).
+pub(crate) fn removed_paths(ops: &[PatchOperation]) -> impl Iterator<Item = &str> {
+    ops.iter()
+        .filter(|op| matches!(parse_op(op), Ok(Op::Remove)))
+        .filter_map(|op| op.path.as_deref())
+        .map(str::trim)
+}
+
 /// Apply an object of attributes; `prefix` is the path of the object (`""`, `"name."`, or the
 /// enterprise URN followed by `:`).
 fn apply_user_object(

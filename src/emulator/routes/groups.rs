@@ -11,11 +11,12 @@ use serde_json::value::RawValue;
 use crate::scim::wire::{PatchRequest, WireGroup};
 
 use crate::emulator::error::ApiError;
+use crate::emulator::schema::ResourceKind;
 use crate::emulator::view::Projection;
 
 use super::request::{
     check_patch_supported, id_from, list_body, list_faults, missed_by_get, page_request,
-    parse_body, view, Params,
+    parse_body, parse_resource, view, Params,
 };
 use super::{created, scim_json, App, QueryParams};
 
@@ -79,10 +80,10 @@ pub(super) async fn create_group(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let projection = Params::from(query)?.projection();
-    let group: WireGroup = parse_body(&headers, &body)?;
+    let (group, extras): (WireGroup, _) = parse_resource(ResourceKind::Group, &headers, &body)?;
     let (body, id, version) = {
         let mut store = app.store();
-        let key = store.create_group(group)?;
+        let key = store.create_group(group, extras)?;
         let rec = store
             .group(key)
             .ok_or_else(|| ApiError::internal("the new group vanished"))?;
@@ -105,10 +106,10 @@ pub(super) async fn replace_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
-    let group: WireGroup = parse_body(&headers, &body)?;
+    let (group, extras): (WireGroup, _) = parse_resource(ResourceKind::Group, &headers, &body)?;
     let (body, version) = {
         let mut store = app.store();
-        store.replace_group(&id, group)?;
+        store.replace_group(&id, group, extras)?;
         (
             render_group(&app, &store, &id, projection)?,
             store.version(),

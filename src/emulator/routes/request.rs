@@ -13,7 +13,8 @@ use crate::scim::wire::{ListResponse, LIST_SCHEMA};
 use crate::emulator::error::ApiError;
 use crate::emulator::filter::{parse_eq, EqFilter};
 use crate::emulator::quirks::quirks;
-use crate::emulator::store::Key;
+use crate::emulator::schema::ResourceKind;
+use crate::emulator::store::{Extras, Key};
 use crate::emulator::view::{Projection, View};
 
 use super::App;
@@ -158,35 +159,57 @@ pub(super) fn list_body<T>(
     }
 }
 
-/// A JSON request body: SCIM, plain or JSON-patch content types (ZIA's curl example sends
-/// `application/json-patch+json`), or none.
+/// A JSON request body as `T` (see [`check_content_type`]).
 pub(super) fn parse_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, ApiError> {
-    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let mime = content_type
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !(mime == "application/json" || mime.ends_with("+json")) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                format!("content type `{mime}` is not supported; send application/scim+json"),
-            ));
-        }
+    check_content_type(headers)?;
+    serde_json::from_slice(body).map_err(body_error)
+}
+
+/// A User or Group body: the typed resource, and the attributes the store keeps beside it.
+pub(super) fn parse_resource<T: DeserializeOwned>(
+    kind: ResourceKind,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(T, Option<Extras>), ApiError> {
+    let resource = parse_body(headers, body)?;
+    let extras = Extras::scan(kind, body).map_err(body_error)?;
+    Ok((resource, extras))
+}
+
+/// SCIM, plain or JSON-patch content types (ZIA's curl example sends
+/// `application/json-patch+json`), or none.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        return Ok(());
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::invalid_syntax(format!("the request body is not a valid resource: {e}"))
-    })
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        format!("content type `{mime}` is not supported; send application/scim+json"),
+    ))
+}
+
+/// 400 `invalidSyntax`, saying whether the body is not JSON or not the expected resource.
+fn body_error(e: serde_json::Error) -> ApiError {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "not a valid resource",
+        _ => "not valid JSON",
+    };
+    ApiError::invalid_syntax(format!("the request body is {what}: {e}"))
 }
 
 pub(super) fn view(app: &App, projection: Projection) -> View<'_> {

@@ -9,6 +9,7 @@
 //! This file holds the types, loading and dumping, lookups and paging; `users.rs` and
 //! `groups.rs` the writes and their checks; `ids.rs` new ids and timestamps.
 
+mod extras;
 mod groups;
 mod ids;
 mod names;
@@ -23,12 +24,14 @@ use serde_json::value::RawValue;
 
 use crate::dialect::{Dialect, DialectSpec};
 use crate::model::name_key;
-use crate::scim::wire::{WireGroup, WireMember, WireMeta, GROUP_SCHEMA};
+use crate::scim::wire::{WireGroup, WireMember, WireMeta, WireUser, GROUP_SCHEMA};
 
 use super::error::ApiError;
 use super::filter::EqFilter;
 use super::quirks::{quirks, IdStyle};
+use super::schema::ResourceKind;
 use super::{EmulatorData, Faults};
+pub(crate) use extras::{Extras, WithExtras};
 use ids::{new_meta, IdGen};
 use names::NameIndex;
 pub(crate) use user_rec::UserRec;
@@ -76,6 +79,7 @@ pub(crate) struct StoreSwitches {
     pub duplicate_user_names: bool,
     pub duplicate_group_names: bool,
     pub case_sensitive_filters: bool,
+    pub put_clears_omitted: bool,
 }
 
 impl StoreSwitches {
@@ -84,6 +88,7 @@ impl StoreSwitches {
             duplicate_user_names: faults.duplicate_user_names,
             duplicate_group_names: faults.duplicate_group_names,
             case_sensitive_filters: faults.case_sensitive_filters,
+            put_clears_omitted: faults.put_clears_omitted,
         }
     }
 }
@@ -108,6 +113,57 @@ pub(crate) struct GroupRec {
     members: HashMap<Key, u64>,
     next_seq: u64,
     pub dangling: Vec<String>,
+    /// The attributes the store does not model, when the group has any.
+    pub extras: Option<Box<Extras>>,
+}
+
+/// Resources to load into a new store, each with the attributes kept beside it: from
+/// [`EmulatorData`] (which has none) or from a data file's JSON (see [`Seed::from_json`]).
+#[derive(Debug, Default)]
+pub(crate) struct Seed {
+    users: Vec<(WireUser, Option<Extras>)>,
+    groups: Vec<(WireGroup, Option<Extras>)>,
+}
+
+impl From<EmulatorData> for Seed {
+    fn from(data: EmulatorData) -> Self {
+        Seed {
+            users: data.users.into_iter().map(|user| (user, None)).collect(),
+            groups: data.groups.into_iter().map(|group| (group, None)).collect(),
+        }
+    }
+}
+
+impl Seed {
+    /// From the resources of a data file, each a SCIM JSON object.
+    pub fn from_json(users: &[&RawValue], groups: &[&RawValue]) -> Result<Seed, serde_json::Error> {
+        Ok(Seed {
+            users: with_extras(ResourceKind::User, users)?,
+            groups: with_extras(ResourceKind::Group, groups)?,
+        })
+    }
+}
+
+/// Each resource typed, with its extras.
+fn with_extras<T: serde::de::DeserializeOwned>(
+    kind: ResourceKind,
+    resources: &[&RawValue],
+) -> Result<Vec<(T, Option<Extras>)>, serde_json::Error> {
+    resources
+        .iter()
+        .map(|raw| {
+            let text = raw.get().as_bytes();
+            Ok((serde_json::from_slice(text)?, Extras::scan(kind, text)?))
+        })
+        .collect()
+}
+
+/// The data file's content, borrowed from the store: [`EmulatorData`] with each resource's
+/// extras merged in.
+#[derive(Serialize)]
+pub(crate) struct DataFile<'a> {
+    users: Vec<WithExtras<&'a WireUser>>,
+    groups: Vec<WithExtras<WireGroup>>,
 }
 
 impl GroupRec {
@@ -170,12 +226,7 @@ impl Store {
     /// Build a store from saved or seeded data. With `strict`, a duplicate id, a resource without
     /// a name or a duplicate name (unless the switches allow it) is an error; otherwise it is
     /// skipped with a warning.
-    pub fn from_data(
-        rules: Rules,
-        seed: u64,
-        data: EmulatorData,
-        strict: bool,
-    ) -> Result<Self, String> {
+    pub fn from_data(rules: Rules, seed: u64, data: Seed, strict: bool) -> Result<Self, String> {
         let mut store = Store::new(rules, seed);
         let problem = |detail: String| -> Result<(), String> {
             if strict {
@@ -189,7 +240,7 @@ impl Store {
         store.users.reserve(user_count);
         store.user_by_id.reserve(user_count);
         store.user_by_name.reserve(user_count);
-        for (index, user) in data.users.into_iter().enumerate() {
+        for (index, (user, extras)) in data.users.into_iter().enumerate() {
             let id = user.id.clone().filter(|id| !id.is_empty());
             let meta = user.meta.clone();
             let mut user = normalize_user(user);
@@ -215,9 +266,11 @@ impl Store {
             }
             user.id = Some(id.unwrap_or_else(|| store.new_id()));
             user.meta = Some(meta.unwrap_or_else(|| new_meta("User")));
-            store.insert_user(user).map_err(|e| e.detail)?;
+            store
+                .insert_user(user, extras.and_then(Extras::stored))
+                .map_err(|e| e.detail)?;
         }
-        for (index, group) in data.groups.into_iter().enumerate() {
+        for (index, (group, extras)) in data.groups.into_iter().enumerate() {
             if group.display_name.is_empty() {
                 problem(format!("group #{} has no displayName", index + 1))?;
                 continue;
@@ -257,6 +310,7 @@ impl Store {
                 members: HashMap::new(),
                 next_seq: 0,
                 dangling,
+                extras: extras.and_then(Extras::stored),
             })?;
             for member in members {
                 store.add_member(key, member);
@@ -266,7 +320,7 @@ impl Store {
         Ok(store)
     }
 
-    /// Everything, in insertion order, as the data file holds it.
+    /// Everything, in insertion order, without the attributes the store does not model.
     pub fn to_data(&self) -> EmulatorData {
         let users = self
             .users
@@ -278,16 +332,38 @@ impl Store {
             .groups
             .iter()
             .flatten()
-            .map(|rec| WireGroup {
-                schemas: vec![GROUP_SCHEMA.to_owned()],
-                id: Some(rec.id.clone()),
-                display_name: rec.display_name.clone(),
-                members: Some(self.members_of(rec)),
-                external_id: rec.external_id.clone(),
-                meta: Some(rec.meta.clone()),
-            })
+            .map(|rec| self.wire_group(rec))
             .collect();
         EmulatorData { users, groups }
+    }
+
+    /// Everything, in insertion order, as the data file holds it.
+    pub fn to_file(&self) -> DataFile<'_> {
+        let all = |_: &str| true;
+        let users = self
+            .users
+            .iter()
+            .flatten()
+            .map(|rec| WithExtras::new(rec.user(), rec.extras.as_deref(), all))
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .flatten()
+            .map(|rec| WithExtras::new(self.wire_group(rec), rec.extras.as_deref(), all))
+            .collect();
+        DataFile { users, groups }
+    }
+
+    fn wire_group(&self, rec: &GroupRec) -> WireGroup {
+        WireGroup {
+            schemas: vec![GROUP_SCHEMA.to_owned()],
+            id: Some(rec.id.clone()),
+            display_name: rec.display_name.clone(),
+            members: Some(self.members_of(rec)),
+            external_id: rec.external_id.clone(),
+            meta: Some(rec.meta.clone()),
+        }
     }
 
     pub fn version(&self) -> u64 {
@@ -467,6 +543,19 @@ impl Store {
         self.ids.next(IdStyle::Uuid)
     }
 
+    /// The extras a PUT leaves: those it sent, laid over the old ones unless
+    /// `put_clears_omitted` drops every attribute the PUT omits.
+    fn extras_after_put(&self, old: Option<&Extras>, sent: Option<Extras>) -> Option<Box<Extras>> {
+        let kept = match (old, sent) {
+            (Some(old), sent) if !self.rules.switches.put_clears_omitted => Some(match sent {
+                Some(sent) => old.clone().overlay(sent),
+                None => old.clone(),
+            }),
+            (_, sent) => sent,
+        };
+        kept.and_then(Extras::stored)
+    }
+
     fn lost(&self, id: &str) -> ApiError {
         ApiError::internal(format!("resource `{id}` vanished during a write"))
     }
@@ -495,7 +584,6 @@ fn keys_where<T>(slots: &[Option<T>], pred: impl Fn(&T) -> bool) -> Vec<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::wire::WireUser;
 
     #[test]
     fn strict_load_refuses_duplicates_and_lenient_skips_them() {
@@ -509,8 +597,8 @@ mod tests {
             groups: vec![],
         };
         let rules = || Rules::new(Dialect::Scim, &[], &[], StoreSwitches::default());
-        assert!(Store::from_data(rules(), 0, data.clone(), true).is_err());
-        let store = Store::from_data(rules(), 0, data, false).unwrap();
+        assert!(Store::from_data(rules(), 0, data.clone().into(), true).is_err());
+        let store = Store::from_data(rules(), 0, data.into(), false).unwrap();
         assert_eq!(store.to_data().users.len(), 1);
     }
 }

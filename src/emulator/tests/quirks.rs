@@ -317,3 +317,201 @@ async fn failing_lookups_also_fail_get_by_id() {
     assert_eq!(t.get(&format!("/Groups/{group}")).await.status, 404);
     assert_eq!(ids(&t.get("/Users").await.body), vec![ann]);
 }
+
+// ---- attributes the emulator does not model, and PUT
+
+const ENTERPRISE: &str = crate::scim::wire::ENTERPRISE_SCHEMA;
+
+/// A user with attributes of every kind the store keeps without modelling.
+fn rich_user() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "userName": "ann@example.com",
+        "displayName": "Ann",
+        "externalId": "E-1",
+        "title": "Controller",
+        "nickName": "Annie",
+        "phoneNumbers": [{"value": "+1 555 0100", "type": "work"}],
+        "addresses": [{"locality": "Oslo", "primary": true}],
+        "name": {"givenName": "Ann", "middleName": "Q"},
+        ENTERPRISE: {"department": "Finance", "employeeNumber": "701", "costCenter": "CC-4",
+                     "manager": {"value": "boss-id"}}
+    })
+}
+
+fn assert_rich_extras(user: &Value) {
+    assert_eq!(user["title"], "Controller", "{user}");
+    assert_eq!(user["nickName"], "Annie");
+    assert_eq!(user["phoneNumbers"][0]["value"], "+1 555 0100");
+    assert_eq!(user["addresses"][0]["locality"], "Oslo");
+    assert_eq!(user["name"], json!({"givenName": "Ann", "middleName": "Q"}));
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "701");
+    assert_eq!(user[ENTERPRISE]["costCenter"], "CC-4");
+    assert_eq!(user[ENTERPRISE]["department"], "Finance");
+    assert_eq!(user[ENTERPRISE]["manager"]["value"], "boss-id");
+}
+
+async fn put(t: &Tenant, path: &str, body: Value) -> super::Answer {
+    t.call(reqwest::Method::PUT, path, Some(body)).await
+}
+
+#[tokio::test]
+async fn unmodelled_user_attributes_are_kept_listed_and_left_by_patch() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let created = t.post("/Users", rich_user()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_rich_extras(&created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_rich_extras(&t.get(&format!("/Users/{id}")).await.body);
+    assert_rich_extras(&t.get("/Users").await.body["Resources"][0]);
+    let lean = t
+        .get(&format!("/Users/{id}?attributes=userName"))
+        .await
+        .body;
+    assert!(
+        lean.get("title").is_none() && lean.get("name").is_none(),
+        "{lean}"
+    );
+    let without = t
+        .get(&format!("/Users/{id}?excludedAttributes=phoneNumbers"))
+        .await
+        .body;
+    assert!(without.get("phoneNumbers").is_none() && without["title"] == "Controller");
+
+    let patched = t
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "displayName", "value": "Ann A"},
+                   {"op": "replace", "path": "name.givenName", "value": "Ann"}]),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_rich_extras(&patched.body);
+    // Removing a container removes what is kept inside it.
+    let removed = t
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "remove", "path": "name"}]),
+        )
+        .await;
+    assert!(removed.body.get("name").is_none(), "{}", removed.body);
+    assert_eq!(removed.body["title"], "Controller");
+}
+
+#[tokio::test]
+async fn put_keeps_omitted_unmodelled_attributes_unless_put_clears_omitted() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let id = t.post("/Users", rich_user()).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/Users/{id}");
+    // Default: modelled attributes a PUT omits are cleared (as before), the others stay; what
+    // the PUT sends replaces.
+    let put_default = put(
+        &t,
+        &path,
+        json!({"userName": "ann@example.com", "title": "CFO", "nickName": null,
+               ENTERPRISE: {"department": "Finance"}}),
+    )
+    .await;
+    assert_eq!(put_default.status, 200, "{}", put_default.body);
+    let user = &put_default.body;
+    assert!(user.get("externalId").is_none() && user.get("displayName").is_none());
+    assert_eq!(user["title"], "CFO");
+    assert!(user.get("nickName").is_none(), "null clears: {user}");
+    assert_eq!(user["phoneNumbers"][0]["value"], "+1 555 0100");
+    assert_eq!(user["name"]["middleName"], "Q");
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "701");
+
+    t.handle.set_faults(Faults {
+        put_clears_omitted: true,
+        ..Faults::default()
+    });
+    let cleared = put(
+        &t,
+        &path,
+        json!({"userName": "ann@example.com", "phoneNumbers": [{"value": "+47 1"}]}),
+    )
+    .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    let mut keys: Vec<&str> = cleared
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "active",
+            "id",
+            "meta",
+            "phoneNumbers",
+            "schemas",
+            "userName"
+        ]
+    );
+    assert_eq!(
+        t.get(&path).await.body["phoneNumbers"],
+        json!([{"value": "+47 1"}])
+    );
+}
+
+#[tokio::test]
+async fn groups_keep_unmodelled_attributes_the_same_way() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let created = t
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "urn:example:ext"],
+                   "displayName": "G", "externalId": "X", "urn:example:ext": {"owner": "ann"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["urn:example:ext"]["owner"], "ann");
+    let path = format!("/Groups/{}", created.body["id"].as_str().unwrap());
+    let put_default = put(&t, &path, json!({"displayName": "G"})).await;
+    assert!(
+        put_default.body.get("externalId").is_none(),
+        "modelled: cleared as before"
+    );
+    assert_eq!(put_default.body["urn:example:ext"]["owner"], "ann");
+    assert_eq!(
+        t.get("/Groups").await.body["Resources"][0]["urn:example:ext"]["owner"],
+        "ann"
+    );
+
+    t.handle.set_faults(Faults {
+        put_clears_omitted: true,
+        ..Faults::default()
+    });
+    let cleared = put(&t, &path, json!({"displayName": "G"})).await;
+    assert!(
+        cleared.body.get("urn:example:ext").is_none(),
+        "{}",
+        cleared.body
+    );
+}
+
+#[tokio::test]
+async fn unmodelled_attributes_survive_a_restart_but_not_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenant.json");
+    let options = || EmulatorOptions {
+        data_file: Some(path.clone()),
+        ..EmulatorOptions::new(Dialect::Zia, TOKEN)
+    };
+    let t = Tenant::with(options()).await;
+    let id = t.post("/Users", rich_user()).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.handle.shutdown().await.unwrap();
+    let t = Tenant::with(options()).await;
+    assert_rich_extras(&t.get(&format!("/Users/{id}")).await.body);
+    let snapshot = serde_json::to_value(&t.handle.snapshot().users[0]).unwrap();
+    assert!(snapshot.get("title").is_none());
+}
