@@ -58,6 +58,12 @@ pub struct Faults {
     /// instead of answering 409: RFC 7643 §4.2 gives displayName `uniqueness: none`. A
     /// `displayName eq` lookup then finds every group of that name.
     pub duplicate_group_names: bool,
+    /// A schema-validating server (like the Python `scim2-server`): a POST or PUT of a user or
+    /// group carrying an attribute outside the schemas its `schemas` array declares answers 400
+    /// `invalidSyntax` "Extra inputs are not permitted: <attr>". A top-level `department` is
+    /// such an attribute (it belongs in the enterprise extension), except in the `zia` dialect,
+    /// which documents it there.
+    pub strict_schemas: bool,
     /// PUT replaces the whole resource as RFC 7644 §3.5.1 allows: every attribute the body
     /// omits is cleared, including those the emulator keeps without modelling them (`title`,
     /// `phoneNumbers`, enterprise `employeeNumber`, ...), which a PUT otherwise leaves alone.

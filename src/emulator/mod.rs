@@ -28,6 +28,7 @@ mod routes;
 mod schema;
 mod stats;
 mod store;
+mod strict;
 mod view;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Attribute names of the two resource types: the ones the store models as typed fields
-//! (everything else a resource carries is kept beside it as JSON, see `store/extras.rs`).
-//! All lowercased: attribute names are case-insensitive (RFC 7643 §2.1).
+//! Attribute names of the two resource types: the ones RFC 7643 defines (core User §4.1, core
+//! Group §4.2, the enterprise User extension §4.3), and the ones the store models as typed
+//! fields (everything else a resource carries is kept beside it as JSON, see
+//! `store/extras.rs`). All lowercased: attribute names are case-insensitive (RFC 7643 §2.1).
 //!
 //! Facts only: no request, no store, no decision.
 
@@ -14,6 +15,58 @@ pub(crate) enum ResourceKind {
 /// The enterprise User extension's URN, lowercased, as attribute names are compared.
 pub(crate) const ENTERPRISE_KEY: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user";
+
+/// The core attributes of a resource type, with the common ones (id, externalId, meta) and
+/// `schemas`.
+pub(crate) fn core_attributes(kind: ResourceKind) -> &'static [&'static str] {
+    match kind {
+        ResourceKind::User => &[
+            "username",
+            "name",
+            "displayname",
+            "nickname",
+            "profileurl",
+            "title",
+            "usertype",
+            "preferredlanguage",
+            "locale",
+            "timezone",
+            "active",
+            "password",
+            "emails",
+            "phonenumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "groups",
+            "entitlements",
+            "roles",
+            "x509certificates",
+            "id",
+            "externalid",
+            "meta",
+            "schemas",
+        ],
+        ResourceKind::Group => &[
+            "displayname",
+            "members",
+            "id",
+            "externalid",
+            "meta",
+            "schemas",
+        ],
+    }
+}
+
+/// The attributes of the enterprise User extension.
+pub(crate) const ENTERPRISE_ATTRIBUTES: &[&str] = &[
+    "employeenumber",
+    "costcenter",
+    "organization",
+    "division",
+    "department",
+    "manager",
+];
 
 /// What the store models of a resource type: top-level attributes it keeps as typed fields,
 /// and the complex attributes (or extensions) of which it models only some sub-attributes.
@@ -82,5 +135,21 @@ mod tests {
     #[test]
     fn the_enterprise_key_is_the_urn_lowercased() {
         assert_eq!(ENTERPRISE_KEY, ENTERPRISE_SCHEMA.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn what_the_store_models_is_defined_by_the_rfc() {
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            for name in modelled(kind).top {
+                assert!(
+                    core_attributes(kind).contains(name)
+                        || *name == ENTERPRISE_KEY
+                        || *name == "department",
+                    "{name}"
+                );
+            }
+        }
+        let (_, enterprise) = modelled(ResourceKind::User).partly[1];
+        assert!(enterprise.iter().all(|a| ENTERPRISE_ATTRIBUTES.contains(a)));
     }
 }

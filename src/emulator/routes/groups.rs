@@ -80,7 +80,8 @@ pub(super) async fn create_group(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let projection = Params::from(query)?.projection();
-    let (group, extras): (WireGroup, _) = parse_resource(ResourceKind::Group, &headers, &body)?;
+    let (group, extras): (WireGroup, _) =
+        parse_resource(&app, ResourceKind::Group, &headers, &body)?;
     let (body, id, version) = {
         let mut store = app.store();
         let key = store.create_group(group, extras)?;
@@ -106,7 +107,8 @@ pub(super) async fn replace_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
-    let (group, extras): (WireGroup, _) = parse_resource(ResourceKind::Group, &headers, &body)?;
+    let (group, extras): (WireGroup, _) =
+        parse_resource(&app, ResourceKind::Group, &headers, &body)?;
     let (body, version) = {
         let mut store = app.store();
         store.replace_group(&id, group, extras)?;

@@ -15,6 +15,7 @@ use crate::emulator::filter::{parse_eq, EqFilter};
 use crate::emulator::quirks::quirks;
 use crate::emulator::schema::ResourceKind;
 use crate::emulator::store::{Extras, Key};
+use crate::emulator::strict::check_declared_schemas;
 use crate::emulator::view::{Projection, View};
 
 use super::App;
@@ -168,13 +169,19 @@ pub(super) fn parse_body<T: DeserializeOwned>(
     serde_json::from_slice(body).map_err(body_error)
 }
 
-/// A User or Group body: the typed resource, and the attributes the store keeps beside it.
+/// A User or Group body of a POST or PUT: the typed resource, and the attributes the store
+/// keeps beside it. Under `strict_schemas`, first checked against the schemas it declares.
 pub(super) fn parse_resource<T: DeserializeOwned>(
+    app: &App,
     kind: ResourceKind,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(T, Option<Extras>), ApiError> {
     let resource = parse_body(headers, body)?;
+    if app.faults().faults().strict_schemas {
+        let value = serde_json::from_slice(body).map_err(body_error)?;
+        check_declared_schemas(kind, app.dialect, &value)?;
+    }
     let extras = Extras::scan(kind, body).map_err(body_error)?;
     Ok((resource, extras))
 }

@@ -67,7 +67,7 @@ pub(super) async fn create_user(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let projection = Params::from(query)?.projection();
-    let (user, extras): (WireUser, _) = parse_resource(ResourceKind::User, &headers, &body)?;
+    let (user, extras): (WireUser, _) = parse_resource(&app, ResourceKind::User, &headers, &body)?;
     let (body, id, version) = {
         let mut store = app.store();
         let key = store.create_user(user, extras)?;
@@ -93,7 +93,7 @@ pub(super) async fn replace_user(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
-    let (user, extras): (WireUser, _) = parse_resource(ResourceKind::User, &headers, &body)?;
+    let (user, extras): (WireUser, _) = parse_resource(&app, ResourceKind::User, &headers, &body)?;
     write_user(&app, projection, |store| {
         store.replace_user(&id, user, extras)
     })

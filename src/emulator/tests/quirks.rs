@@ -515,3 +515,97 @@ async fn unmodelled_attributes_survive_a_restart_but_not_a_snapshot() {
     let snapshot = serde_json::to_value(&t.handle.snapshot().users[0]).unwrap();
     assert!(snapshot.get("title").is_none());
 }
+
+// ---- strict schemas
+
+const USER_SCHEMA: &str = crate::scim::wire::USER_SCHEMA;
+
+#[tokio::test]
+async fn strict_schemas_refuse_attributes_outside_the_declared_schemas() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let top_level = json!({"schemas": [USER_SCHEMA], "userName": "a@example.com",
+                           "department": "Finance"});
+    let lenient = t.post("/Users", top_level.clone()).await;
+    assert_eq!(lenient.status, 201, "off: accepted as today");
+    assert_eq!(lenient.body[ENTERPRISE]["department"], "Finance");
+    let id = lenient.body["id"].as_str().unwrap().to_owned();
+
+    t.handle.set_faults(Faults {
+        strict_schemas: true,
+        ..Faults::default()
+    });
+    let mut second = top_level.clone();
+    second["userName"] = json!("b@example.com");
+    let refused = t.post("/Users", second).await;
+    assert_eq!(
+        (refused.status, refused.scim_type()),
+        (400, Some("invalidSyntax"))
+    );
+    assert_eq!(
+        refused.body["detail"],
+        "Extra inputs are not permitted: department"
+    );
+    let refused_put = put(&t, &format!("/Users/{id}"), top_level).await;
+    assert_eq!(refused_put.status, 400);
+    assert_eq!(
+        t.get("/Users").await.body["totalResults"],
+        1,
+        "nothing was created"
+    );
+
+    let undeclared = t
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "c@example.com",
+                               ENTERPRISE: {"department": "Finance"}}),
+        )
+        .await;
+    assert_eq!(undeclared.status, 400);
+    assert_eq!(
+        undeclared.body["detail"],
+        format!("Extra inputs are not permitted: {ENTERPRISE}")
+    );
+    // Core attributes, and the enterprise extension when declared, are fine.
+    let accepted = t.post("/Users", rich_user()).await;
+    assert_eq!(accepted.status, 201, "{}", accepted.body);
+    let group = t
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                "displayName": "G", "description": "d"}),
+        )
+        .await;
+    assert_eq!(
+        group.body["detail"],
+        "Extra inputs are not permitted: description"
+    );
+    // PATCH bodies are not schema-checked.
+    let patched = t
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "department", "value": "Ops"}]),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+}
+
+#[tokio::test]
+async fn strict_schemas_accept_zia_top_level_department() {
+    let t = tenant_with(
+        Dialect::Zia,
+        Faults {
+            strict_schemas: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let created = t
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "a@example.com",
+                               "department": "Finance"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["department"], "Finance");
+}
