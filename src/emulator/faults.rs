@@ -69,6 +69,11 @@ pub struct Faults {
     /// `phoneNumbers`, enterprise `employeeNumber`, ...), which a PUT otherwise leaves alone.
     /// (Modelled attributes a PUT omits are cleared either way.)
     pub put_clears_omitted: bool,
+    /// A PATCH `replace` without a `path` whose value carries a multi-valued attribute
+    /// (a user's `emails`, a group's `members`) appends the values to the list instead of
+    /// replacing it, so a user can end with two `primary: true` emails: a real server's bug.
+    /// A `replace` with `path: "emails"` (or `"members"`) still replaces.
+    pub append_on_multi_replace: bool,
     /// `userName eq` and `displayName eq` filters compare case-sensitively, where the emulator
     /// otherwise folds case. (Uniqueness stays case-insensitive.)
     pub case_sensitive_filters: bool,

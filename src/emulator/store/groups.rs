@@ -91,7 +91,7 @@ impl Store {
     /// nothing.
     pub fn patch_group(&mut self, id: &str, ops: &[PatchOperation]) -> Result<Key, ApiError> {
         let key = self.group_key(id)?;
-        let changes = parse_group_patch(ops)?;
+        let changes = parse_group_patch(ops, self.rules.switches.pathless_replace())?;
         enum Resolved {
             Add(Vec<Key>),
             Remove(Vec<Key>, Vec<String>),

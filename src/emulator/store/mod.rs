@@ -28,6 +28,7 @@ use crate::scim::wire::{WireGroup, WireMember, WireMeta, WireUser, GROUP_SCHEMA}
 
 use super::error::ApiError;
 use super::filter::EqFilter;
+use super::patch::PathlessReplace;
 use super::quirks::{quirks, IdStyle};
 use super::schema::ResourceKind;
 use super::{EmulatorData, Faults};
@@ -80,6 +81,7 @@ pub(crate) struct StoreSwitches {
     pub duplicate_group_names: bool,
     pub case_sensitive_filters: bool,
     pub put_clears_omitted: bool,
+    pub append_on_multi_replace: bool,
 }
 
 impl StoreSwitches {
@@ -89,6 +91,16 @@ impl StoreSwitches {
             duplicate_group_names: faults.duplicate_group_names,
             case_sensitive_filters: faults.case_sensitive_filters,
             put_clears_omitted: faults.put_clears_omitted,
+            append_on_multi_replace: faults.append_on_multi_replace,
+        }
+    }
+
+    /// What a PATCH `replace` without a path does to multi-valued attributes.
+    pub fn pathless_replace(&self) -> PathlessReplace {
+        if self.append_on_multi_replace {
+            PathlessReplace::Appends
+        } else {
+            PathlessReplace::Replaces
         }
     }
 }

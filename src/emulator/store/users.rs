@@ -45,7 +45,7 @@ impl Store {
         let rec = self.user(key).ok_or_else(|| self.lost(id))?;
         let mut user = rec.user().clone();
         let mut extras = rec.extras.clone();
-        apply_user_patch(&mut user, ops)?;
+        apply_user_patch(&mut user, ops, self.rules.switches.pathless_replace())?;
         if let Some(kept) = &mut extras {
             removed_paths(ops).for_each(|path| kept.forget(path));
         }

@@ -609,3 +609,69 @@ async fn strict_schemas_accept_zia_top_level_department() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["department"], "Finance");
 }
+
+// ---- replace without a path appends
+
+#[tokio::test]
+async fn pathless_replace_appends_multi_valued_attributes_when_switched_on() {
+    let t = Tenant::start(Dialect::Scim).await;
+    let ann = t
+        .post(
+            "/Users",
+            json!({"userName": "ann@example.com",
+                               "emails": [{"value": "old@example.com", "primary": true}]}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = t.user("bob@example.com").await;
+    let group = t.group("G", &[&ann]).await;
+    let new_email = json!([{"op": "replace",
+        "value": {"emails": [{"value": "new@example.com", "primary": true}]}}]);
+    let new_members = json!([{"op": "replace", "value": {"members": [{"value": bob}]}}]);
+
+    let replaced = t.patch(&format!("/Users/{ann}"), new_email).await;
+    assert_eq!(
+        replaced.body["emails"].as_array().unwrap().len(),
+        1,
+        "off: replaced"
+    );
+    t.patch(&format!("/Groups/{group}"), new_members).await;
+    assert_eq!(t.members(&group).await, vec![bob.clone()]);
+
+    t.handle.set_faults(Faults {
+        append_on_multi_replace: true,
+        ..Faults::default()
+    });
+    let appended = t
+        .patch(
+            &format!("/Users/{ann}"),
+            json!([{"op": "replace",
+                "value": {"emails": [{"value": "other@example.com", "primary": true}]}}]),
+        )
+        .await;
+    assert_eq!(appended.status, 200, "{}", appended.body);
+    let primaries: Vec<&Value> = appended.body["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["primary"] == true)
+        .collect();
+    assert_eq!(primaries.len(), 2, "two primary emails: {}", appended.body);
+    let with_path = t
+        .patch(
+            &format!("/Users/{ann}"),
+            json!([{"op": "replace", "path": "emails",
+                "value": [{"value": "only@example.com", "primary": true}]}]),
+        )
+        .await;
+    assert_eq!(
+        with_path.body["emails"],
+        json!([{"value": "only@example.com", "primary": true}])
+    );
+    let members = json!([{"op": "replace", "value": {"members": [{"value": ann}]}}]);
+    t.patch(&format!("/Groups/{group}"), members).await;
+    assert_eq!(t.members(&group).await, vec![bob, ann]);
+}
