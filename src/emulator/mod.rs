@@ -14,7 +14,8 @@
 //! Layout: this file is the public API and server wiring; `routes/` the HTTP handlers and the
 //! fault/stats/auth middleware; `store/` the data, its indexes and write rules; `patch.rs` and
 //! `filter.rs` the SCIM request languages; `view.rs` the per-dialect response shapes;
-//! `persist.rs` the data file; `faults.rs` and `stats.rs` the knobs and counters;
+//! `persist.rs` the data file; `faults.rs`, `stats.rs` and `request_log.rs` the knobs, counters
+//! and request log; `schema.rs` and `strict.rs` attribute names and the `strict_schemas` check;
 //! `discovery.rs` the RFC 7643 discovery documents; `quirks.rs` the emulator-only dialect facts.
 
 mod discovery;
@@ -24,6 +25,7 @@ mod filter;
 mod patch;
 mod persist;
 mod quirks;
+mod request_log;
 mod routes;
 mod schema;
 mod stats;
@@ -48,11 +50,13 @@ use crate::scim::wire::{WireGroup, WireUser};
 
 pub use error::EmulatorError;
 pub use faults::{Discovery, Faults};
+pub use request_log::LoggedRequest;
 pub use stats::Stats;
 
 use error::ApiError;
 use faults::FaultState;
 use persist::Persister;
+use request_log::RequestLog;
 use store::{Rules, Store, StoreSwitches};
 
 /// How to run an emulated tenant.
@@ -132,6 +136,7 @@ pub(crate) struct Shared {
     pub store: RwLock<Store>,
     pub faults: Mutex<FaultState>,
     pub stats: Mutex<Stats>,
+    request_log: Mutex<RequestLog>,
     pub persister: Option<Persister>,
     seed: u64,
     domains: Vec<String>,
@@ -155,6 +160,10 @@ impl Shared {
 
     pub fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn request_log(&self) -> MutexGuard<'_, RequestLog> {
+        self.request_log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Compare a presented token with ours in time independent of where they differ.
@@ -253,6 +262,7 @@ pub async fn serve(
         store: RwLock::new(store),
         faults: Mutex::new(FaultState::new(options.faults)),
         stats: Mutex::new(Stats::default()),
+        request_log: Mutex::new(RequestLog::default()),
         persister,
         seed,
         domains: options.domains,
@@ -306,6 +316,17 @@ impl EmulatorHandle {
     /// The same counters as `GET /_emulator/stats`.
     pub fn stats(&self) -> Stats {
         self.shared.stats().clone()
+    }
+
+    /// The Users and Groups requests answered since start or [`EmulatorHandle::clear_request_log`],
+    /// oldest first (the last 100,000 at most), as `GET /_emulator/log` serves them.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.request_log().entries()
+    }
+
+    /// Forget the logged requests (as `POST /_emulator/log/reset` does).
+    pub fn clear_request_log(&self) {
+        self.shared.request_log().clear();
     }
 
     /// The current data.

@@ -41,7 +41,7 @@ pub(super) type App = Arc<Shared>;
 pub(super) type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// Large enough for a group created with 100,000 members inline.
-const BODY_LIMIT: usize = 64 * 1024 * 1024;
+pub(super) const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub(crate) fn router(shared: App) -> Router {
     let users = Router::new()
@@ -82,6 +82,8 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/_emulator/stats", get(get_stats))
         .route("/_emulator/stats/reset", post(reset_stats))
         .route("/_emulator/faults", put(put_faults).get(get_faults))
+        .route("/_emulator/log", get(get_log))
+        .route("/_emulator/log/reset", post(reset_log))
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(log_request))
@@ -180,6 +182,15 @@ async fn get_stats(State(app): State<App>) -> Response {
 
 async fn reset_stats(State(app): State<App>) -> StatusCode {
     *app.stats() = super::Stats::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_log(State(app): State<App>) -> Response {
+    Json(app.request_log().entries()).into_response()
+}
+
+async fn reset_log(State(app): State<App>) -> StatusCode {
+    app.request_log().clear();
     StatusCode::NO_CONTENT
 }
 

@@ -675,3 +675,102 @@ async fn pathless_replace_appends_multi_valued_attributes_when_switched_on() {
     t.patch(&format!("/Groups/{group}"), members).await;
     assert_eq!(t.members(&group).await, vec![bob, ann]);
 }
+
+// ---- the request log
+
+#[tokio::test]
+async fn the_request_log_holds_users_and_groups_requests_with_write_bodies() {
+    use crate::emulator::LoggedRequest;
+    let t = Tenant::start(Dialect::Zpa).await;
+    let ann = t.user("ann@example.com").await;
+    let group = t.group("G", &[]).await;
+    let add = json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]);
+    t.patch(&format!("/Groups/{group}"), add.clone()).await;
+    t.get("/Users?filter=userName%20eq%20%22ann@example.com%22")
+        .await;
+    t.get("/ServiceProviderConfig").await; // discovery: not logged
+    t.client.get(t.url("/Groups")).send().await.unwrap(); // no token: logged, 401
+    t.delete(&format!("/Users/{ann}")).await;
+
+    let log = t.handle.request_log();
+    let summary: Vec<(&str, &str, u16)> = log
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.status))
+        .collect();
+    let group_path = format!("/Groups/{group}");
+    let ann_path = format!("/Users/{ann}");
+    assert_eq!(
+        summary,
+        [
+            ("POST", "/Users", 201),
+            ("POST", "/Groups", 201),
+            ("PATCH", group_path.as_str(), 204),
+            (
+                "GET",
+                "/Users?filter=userName%20eq%20%22ann@example.com%22",
+                200
+            ),
+            ("GET", "/Groups", 401),
+            ("DELETE", ann_path.as_str(), 204),
+        ]
+    );
+    assert_eq!(
+        log[0].body,
+        Some(json!({"userName": "ann@example.com", "active": true}))
+    );
+    assert_eq!(log[2].body.as_ref().unwrap()["Operations"], add);
+    assert!(log[3].body.is_none() && log[5].body.is_none());
+
+    let served: Vec<LoggedRequest> = t
+        .client
+        .get(t.root_url("/_emulator/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, log);
+    assert!(!serde_json::to_string(&served).unwrap().contains(TOKEN));
+    let reset = t
+        .client
+        .post(t.root_url("/_emulator/log/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    assert!(t.handle.request_log().is_empty());
+    t.get("/Users").await;
+    t.handle.clear_request_log();
+    assert!(t.handle.request_log().is_empty());
+}
+
+#[tokio::test]
+async fn the_request_log_records_refused_and_dropped_requests_with_their_status() {
+    let t = Tenant::start(Dialect::Scim).await;
+    t.handle.set_faults(Faults {
+        throttle_rate: 1.0,
+        ..Faults::default()
+    });
+    t.post("/Users", json!({"userName": "a@example.com"})).await;
+    t.handle.set_faults(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    });
+    let dropped = t
+        .client
+        .post(t.url("/Users"))
+        .bearer_auth(TOKEN)
+        .body(json!({"userName": "b@example.com"}).to_string())
+        .send()
+        .await;
+    assert!(match dropped {
+        Err(_) => true,
+        Ok(response) => response.text().await.is_err(),
+    });
+    let log = t.handle.request_log();
+    assert_eq!(log.len(), 2);
+    assert_eq!((log[0].status, log[1].status), (429, 201));
+    assert_eq!(log[0].body, Some(json!({"userName": "a@example.com"})));
+    assert_eq!(log[1].body, Some(json!({"userName": "b@example.com"})));
+}
