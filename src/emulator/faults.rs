@@ -104,6 +104,145 @@ pub struct Faults {
     pub refuse_projection: bool,
 }
 
+/// A behaviour of another server that the emulator can take on, by name: `zsc emulator
+/// --quirk NAME`. Each switches on the boolean of [`Faults`] of the same name (with `_` for
+/// `-`), documented there. (Not to be confused with `quirks.rs`, which holds what every server
+/// of a dialect does.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quirk {
+    StrictSchemas,
+    PutClearsOmitted,
+    NoPatch,
+    DuplicateUserNames,
+    DuplicateGroupNames,
+    DiscoveryNeedsToken,
+    CaseSensitiveFilters,
+    AppendOnMultiReplace,
+    LookupsMissOmitted,
+    FailingLookups,
+    RefuseProjection,
+}
+
+impl Quirk {
+    pub const ALL: [Quirk; 11] = [
+        Quirk::StrictSchemas,
+        Quirk::PutClearsOmitted,
+        Quirk::NoPatch,
+        Quirk::DuplicateUserNames,
+        Quirk::DuplicateGroupNames,
+        Quirk::DiscoveryNeedsToken,
+        Quirk::CaseSensitiveFilters,
+        Quirk::AppendOnMultiReplace,
+        Quirk::LookupsMissOmitted,
+        Quirk::FailingLookups,
+        Quirk::RefuseProjection,
+    ];
+
+    /// The name on the command line, e.g. `strict-schemas`.
+    pub fn name(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// One line saying what the server does.
+    pub fn help(self) -> &'static str {
+        self.describe().1
+    }
+
+    fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Quirk::StrictSchemas => (
+                "strict-schemas",
+                "refuse (400) POST/PUT attributes outside the declared schemas, e.g. a top-level department outside zia",
+            ),
+            Quirk::PutClearsOmitted => (
+                "put-clears-omitted",
+                "PUT clears every attribute it omits, also title, phoneNumbers, enterprise employeeNumber, ...",
+            ),
+            Quirk::NoPatch => (
+                "no-patch",
+                "no PATCH: ServiceProviderConfig says patch.supported false, PATCH answers 501",
+            ),
+            Quirk::DuplicateUserNames => (
+                "duplicate-user-names",
+                "accept a second user with an existing userName",
+            ),
+            Quirk::DuplicateGroupNames => (
+                "duplicate-group-names",
+                "accept a second group with an existing displayName (RFC 7643: uniqueness none)",
+            ),
+            Quirk::DiscoveryNeedsToken => (
+                "discovery-needs-token",
+                "ServiceProviderConfig, Schemas and ResourceTypes answer 401 without the token",
+            ),
+            Quirk::CaseSensitiveFilters => (
+                "case-sensitive-filters",
+                "userName eq and displayName eq compare case-sensitively",
+            ),
+            Quirk::AppendOnMultiReplace => (
+                "append-on-multi-replace",
+                "a PATCH replace without a path appends to emails and members instead of replacing",
+            ),
+            Quirk::LookupsMissOmitted => (
+                "lookups-miss-omitted",
+                "filtered lookups and GET by id miss the objects --omit-from-lists hides",
+            ),
+            Quirk::FailingLookups => (
+                "failing-lookups",
+                "filtered lookups find nothing and GET by id answers 404",
+            ),
+            Quirk::RefuseProjection => (
+                "refuse-projection",
+                "listings with attributes or excludedAttributes answer 400",
+            ),
+        }
+    }
+
+    /// The switch of `faults` this quirk turns on.
+    fn switch(self, faults: &mut Faults) -> &mut bool {
+        match self {
+            Quirk::StrictSchemas => &mut faults.strict_schemas,
+            Quirk::PutClearsOmitted => &mut faults.put_clears_omitted,
+            Quirk::NoPatch => &mut faults.no_patch,
+            Quirk::DuplicateUserNames => &mut faults.duplicate_user_names,
+            Quirk::DuplicateGroupNames => &mut faults.duplicate_group_names,
+            Quirk::DiscoveryNeedsToken => &mut faults.discovery_needs_token,
+            Quirk::CaseSensitiveFilters => &mut faults.case_sensitive_filters,
+            Quirk::AppendOnMultiReplace => &mut faults.append_on_multi_replace,
+            Quirk::LookupsMissOmitted => &mut faults.lookups_miss_omitted,
+            Quirk::FailingLookups => &mut faults.failing_lookups,
+            Quirk::RefuseProjection => &mut faults.refuse_projection,
+        }
+    }
+}
+
+impl std::fmt::Display for Quirk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Quirk {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Quirk::ALL
+            .into_iter()
+            .find(|quirk| quirk.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Quirk::ALL.iter().map(|q| q.name()).collect();
+                format!("no quirk `{name}`; known: {}", names.join(", "))
+            })
+    }
+}
+
+impl Faults {
+    /// These faults with `quirk` switched on as well.
+    pub fn with_quirk(mut self, quirk: Quirk) -> Faults {
+        *quirk.switch(&mut self) = true;
+        self
+    }
+}
+
 /// Which objects listings and lookups hide (`omit_from_lists`, `failing_lookups`,
 /// `lookups_miss_omitted`), copied out of [`Faults`] so a handler can ask while holding the
 /// store. Objects are named by their slot in creation order, counted from 0 per resource type.
@@ -306,6 +445,32 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn each_quirk_switches_on_the_field_of_its_name() {
+        let off = serde_json::to_value(Faults::default()).unwrap();
+        for quirk in Quirk::ALL {
+            let on = serde_json::to_value(Faults::default().with_quirk(quirk)).unwrap();
+            let changed: Vec<&String> = on
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(key, value)| off[key.as_str()] != **value)
+                .map(|(key, _)| key)
+                .collect();
+            assert_eq!(changed, [&quirk.name().replace('-', "_")], "{quirk}");
+            assert_eq!(on[changed[0].as_str()], true);
+            assert_eq!(quirk.name().parse::<Quirk>(), Ok(quirk));
+        }
+        assert!("no-such"
+            .parse::<Quirk>()
+            .unwrap_err()
+            .contains("strict-schemas"));
+        let both = Faults::default()
+            .with_quirk(Quirk::StrictSchemas)
+            .with_quirk(Quirk::NoPatch);
+        assert!(both.strict_schemas && both.no_patch && !both.put_clears_omitted);
+    }
 
     #[test]
     fn default_faults_break_nothing() {

@@ -5,7 +5,9 @@
 //! (see `shared/zscaler-scim.md`), keeps its data in memory and optionally in a JSON file
 //! (saved atomically after every successful write, before the answer is sent), requires a bearer
 //! token on Users and Groups, and can inject faults: latency, 429 with or without Retry-After,
-//! a rate limit, 5xx answers, cut-off responses and smaller pages.
+//! a rate limit, 5xx answers, cut-off responses and smaller pages; and take on behaviours of
+//! other servers that clients trip over ([`Quirk`]: strict schemas, PUT clearing what it
+//! omits, no PATCH, ...). It logs the requests it answers for tests to compare with a plan.
 //!
 //! What it must not do: talk to anything but its own listener, log the token, or invent dialect
 //! knowledge. What differs between services comes from [`crate::dialect`]; the few facts only a
@@ -49,7 +51,7 @@ use crate::dialect::Dialect;
 use crate::scim::wire::{WireGroup, WireUser};
 
 pub use error::EmulatorError;
-pub use faults::{Discovery, Faults};
+pub use faults::{Discovery, Faults, Quirk};
 pub use request_log::LoggedRequest;
 pub use stats::Stats;
 
