@@ -1,9 +1,12 @@
 //! Fault injection: the knobs ([`Faults`]) and the seeded dice and token bucket that turn them
-//! into a verdict per request ([`FaultState::admit`]).
+//! into a verdict per request ([`FaultState::admit`]); the switches that make the emulator
+//! behave like other servers, and their names ([`Quirk`]); which objects listings and lookups
+//! hide ([`Hiding`]).
 //!
 //! Pure decision-making: nothing here sleeps, touches HTTP or the store. The middleware in
-//! `routes.rs` acts on the verdict. Faults apply to Users and Groups requests only, never to
-//! discovery or `/_emulator/*`.
+//! `routes/` acts on the verdict, the handlers and the store on the switches. Faults apply to
+//! Users and Groups requests only, never to `/_emulator/*`, and to discovery only through
+//! `discovery`, `discovery_needs_token` and `no_patch`.
 
 use std::time::Instant;
 
@@ -11,7 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-/// What to break, and how often. `Faults::default()` breaks nothing.
+/// What to break, and how often, and which behaviours of other servers to take on (the
+/// boolean switches, also named by [`Quirk`]). `Faults::default()` breaks nothing and switches
+/// nothing on.
 ///
 /// Rates are shares of requests between 0.0 and 1.0 (values outside are clamped). Checks run in
 /// this order: latency, rate limit, injected error, throttle; a request that passes them all is
@@ -60,7 +65,7 @@ pub struct Faults {
     pub duplicate_group_names: bool,
     /// A schema-validating server (like the Python `scim2-server`): a POST or PUT of a user or
     /// group carrying an attribute outside the schemas its `schemas` array declares answers 400
-    /// `invalidSyntax` "Extra inputs are not permitted: <attr>". A top-level `department` is
+    /// `invalidSyntax` `"Extra inputs are not permitted: <attr>"`. A top-level `department` is
     /// such an attribute (it belongs in the enterprise extension), except in the `zia` dialect,
     /// which documents it there.
     pub strict_schemas: bool,

@@ -1,5 +1,5 @@
 //! The `strict_schemas` switch: a POST or PUT body that carries an attribute outside the
-//! schemas it declares is refused `400 invalidSyntax` "Extra inputs are not permitted: <attr>",
+//! schemas it declares is refused `400 invalidSyntax` `"Extra inputs are not permitted: <attr>"`,
 //! as a schema-validating server (the Python `scim2-server`) refuses it.
 //!
 //! The resource type's core schema is always allowed; an extension's attributes only when its

@@ -3,11 +3,13 @@
 //! user's groups), and the rules that decide which writes are refused.
 //!
 //! It knows nothing of HTTP or files: handlers call it under a mutex, `view.rs` renders what it
-//! holds, `persist.rs` saves [`Store::to_data`]. Internally a resource is a `Key`, its slot in
+//! holds, `persist.rs` saves [`Store::to_file`]. Internally a resource is a `Key`, its slot in
 //! insertion order; slots of deleted resources stay empty, so keys never move.
 //!
 //! This file holds the types, loading and dumping, lookups and paging; `users.rs` and
-//! `groups.rs` the writes and their checks; `ids.rs` new ids and timestamps.
+//! `groups.rs` the writes and their checks; `user_rec.rs` the stored user; `extras.rs` the
+//! attributes kept without being modelled; `names.rs` the name indexes; `ids.rs` new ids and
+//! timestamps.
 
 mod extras;
 mod groups;
