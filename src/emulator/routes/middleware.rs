@@ -1,7 +1,7 @@
 //! The layers around handlers: debug logging of method, path and status (never headers: the
 //! token must not reach a log); counting and logging Users/Groups requests (the request log)
-//! and serving their faults; and
-//! the bearer-token check (on discovery only under the `discovery_needs_token` fault).
+//! and serving their faults; and the bearer-token check (on discovery only under the
+//! `discovery_needs_token` fault).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
