@@ -8,6 +8,7 @@ mod bench_smoke;
 mod core_loop;
 mod corpus;
 mod dialects;
+mod emulator_cli;
 mod faults;
 mod gitops;
 mod guardrails;

@@ -252,4 +252,22 @@ pub struct EmulatorArgs {
     /// Answer 429 above this many requests per second.
     #[arg(long)]
     pub rate_limit: Option<f64>,
+    /// Leave every Nth user and group out of unfiltered listings (still counted in
+    /// totalResults).
+    #[arg(long, value_name = "N")]
+    pub omit_from_lists: Option<u64>,
+    /// Behave like a server with this difference; repeatable.
+    #[arg(long = "quirk", value_name = "NAME")]
+    pub quirks: Vec<crate::emulator::Quirk>,
+}
+
+/// The emulator's quirks as `--quirk` values, named and described by the emulator.
+impl ValueEnum for crate::emulator::Quirk {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
+    }
 }

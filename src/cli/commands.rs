@@ -625,14 +625,18 @@ async fn emulator(out: Output, args: &EmulatorArgs) -> Result<ExitStatus, Failur
         dialect: args.dialect,
         token,
         data_file: args.data.clone(),
-        faults: crate::emulator::Faults {
-            latency_ms: args.latency_ms,
-            error_rate: args.error_rate,
-            throttle_rate: args.throttle_rate,
-            drop_rate: args.drop_rate,
-            rate_limit: args.rate_limit,
-            ..crate::emulator::Faults::default()
-        },
+        faults: args.quirks.iter().fold(
+            crate::emulator::Faults {
+                latency_ms: args.latency_ms,
+                error_rate: args.error_rate,
+                throttle_rate: args.throttle_rate,
+                drop_rate: args.drop_rate,
+                rate_limit: args.rate_limit,
+                omit_from_lists: args.omit_from_lists,
+                ..crate::emulator::Faults::default()
+            },
+            |faults, quirk| faults.with_quirk(*quirk),
+        ),
         domains: args.domains.clone(),
         admin_users: Vec::new(),
     };

@@ -12,17 +12,19 @@ const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderC
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-/// `page_size_cap`: a fault's lower page cap, which the document then states as maxResults.
+/// `page_size_cap`: a fault's lower page cap, which the document then states as maxResults;
+/// `patch_supported`: false under the `no_patch` fault.
 pub(crate) fn service_provider_config(
     spec: &DialectSpec,
     base_url: &str,
     page_size_cap: Option<usize>,
+    patch_supported: bool,
 ) -> Value {
     let max_results = page_size_cap.map_or(spec.max_page_size, |c| c.min(spec.max_page_size));
     json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
-        "patch": {"supported": true},
+        "patch": {"supported": patch_supported},
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},

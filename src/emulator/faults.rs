@@ -1,9 +1,12 @@
 //! Fault injection: the knobs ([`Faults`]) and the seeded dice and token bucket that turn them
-//! into a verdict per request ([`FaultState::admit`]).
+//! into a verdict per request ([`FaultState::admit`]); the switches that make the emulator
+//! behave like other servers, and their names ([`Quirk`]); which objects listings and lookups
+//! hide ([`Hiding`]).
 //!
 //! Pure decision-making: nothing here sleeps, touches HTTP or the store. The middleware in
-//! `routes.rs` acts on the verdict. Faults apply to Users and Groups requests only, never to
-//! discovery or `/_emulator/*`.
+//! `routes/` acts on the verdict, the handlers and the store on the switches. Faults apply to
+//! Users and Groups requests only, never to `/_emulator/*`, and to discovery only through
+//! `discovery`, `discovery_needs_token` and `no_patch`.
 
 use std::time::Instant;
 
@@ -11,7 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-/// What to break, and how often. `Faults::default()` breaks nothing.
+/// What to break, and how often, and which behaviours of other servers to take on (the
+/// boolean switches, also named by [`Quirk`]). `Faults::default()` breaks nothing and switches
+/// nothing on.
 ///
 /// Rates are shares of requests between 0.0 and 1.0 (values outside are clamped). Checks run in
 /// this order: latency, rate limit, injected error, throttle; a request that passes them all is
@@ -44,11 +49,48 @@ pub struct Faults {
     pub omit_from_lists: Option<u64>,
     /// Filtered listings find nothing and GET by id answers 404: lookups that cannot help.
     pub failing_lookups: bool,
+    /// Filtered listings (`eq` lookups) and GET by id miss exactly the objects
+    /// `omit_from_lists` hides, and find every listed object: a server that reports
+    /// `totalResults` 100, lists 95 distinct users however often it is read, and whose
+    /// `userName eq` lookups return nothing for the 5 it hides. Nothing without
+    /// `omit_from_lists`.
+    pub lookups_miss_omitted: bool,
     /// Accept a second user with a userName that already exists (a sloppy server that does not
-    /// enforce uniqueness, so only the client can prevent duplicates).
+    /// enforce uniqueness, so only the client can prevent duplicates). A `userName eq` lookup
+    /// then finds every user of that name.
     pub duplicate_user_names: bool,
+    /// Accept a second group with a displayName that already exists (case-insensitively)
+    /// instead of answering 409: RFC 7643 §4.2 gives displayName `uniqueness: none`. A
+    /// `displayName eq` lookup then finds every group of that name.
+    pub duplicate_group_names: bool,
+    /// A schema-validating server (like the Python `scim2-server`): a POST or PUT of a user or
+    /// group carrying an attribute outside the schemas its `schemas` array declares answers 400
+    /// `invalidSyntax` `"Extra inputs are not permitted: <attr>"`. A top-level `department` is
+    /// such an attribute (it belongs in the enterprise extension), except in the `zia` dialect,
+    /// which documents it there.
+    pub strict_schemas: bool,
+    /// PUT replaces the whole resource as RFC 7644 §3.5.1 allows: every attribute the body
+    /// omits is cleared, including those the emulator keeps without modelling them (`title`,
+    /// `phoneNumbers`, enterprise `employeeNumber`, ...), which a PUT otherwise leaves alone.
+    /// (Modelled attributes a PUT omits are cleared either way.)
+    pub put_clears_omitted: bool,
+    /// A PATCH `replace` without a `path` whose value carries a multi-valued attribute
+    /// (a user's `emails`, a group's `members`) appends the values to the list instead of
+    /// replacing it, so a user can end with two `primary: true` emails: a real server's bug.
+    /// A `replace` with `path: "emails"` (or `"members"`) still replaces.
+    pub append_on_multi_replace: bool,
+    /// `userName eq` and `displayName eq` filters compare case-sensitively, where the emulator
+    /// otherwise folds case. (Uniqueness stays case-insensitive.)
+    pub case_sensitive_filters: bool,
     /// How `/ServiceProviderConfig` answers (for testing a client's discovery).
     pub discovery: Discovery,
+    /// `/ServiceProviderConfig`, `/Schemas` and `/ResourceTypes` answer 401 with a SCIM error
+    /// body without the bearer token, and normally with it (Zscaler documents them as open;
+    /// RFC 7644 §4 lets a server protect them).
+    pub discovery_needs_token: bool,
+    /// A server without PATCH: `/ServiceProviderConfig` says `patch.supported: false` and every
+    /// PATCH of a user or group answers 501 with a SCIM error body, changing nothing.
+    pub no_patch: bool,
     /// Share of requests whose change IS made and whose 2xx answer then arrives complete but
     /// not valid JSON: alternately cut in half (with a matching Content-Length) and replaced by
     /// a garbled document. Tests a client's handling of truncated and malformed bodies.
@@ -65,6 +107,178 @@ pub struct Faults {
     /// Listings that carry `attributes` or `excludedAttributes` answer 400: a server without
     /// RFC 7644 §3.4.2.5 projection.
     pub refuse_projection: bool,
+}
+
+/// A behaviour of another server that the emulator can take on, by name: `zsc emulator
+/// --quirk NAME`. Each switches on the boolean of [`Faults`] of the same name (with `_` for
+/// `-`), documented there. (Not to be confused with `quirks.rs`, which holds what every server
+/// of a dialect does.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quirk {
+    StrictSchemas,
+    PutClearsOmitted,
+    NoPatch,
+    DuplicateUserNames,
+    DuplicateGroupNames,
+    DiscoveryNeedsToken,
+    CaseSensitiveFilters,
+    AppendOnMultiReplace,
+    LookupsMissOmitted,
+    FailingLookups,
+    RefuseProjection,
+}
+
+impl Quirk {
+    pub const ALL: [Quirk; 11] = [
+        Quirk::StrictSchemas,
+        Quirk::PutClearsOmitted,
+        Quirk::NoPatch,
+        Quirk::DuplicateUserNames,
+        Quirk::DuplicateGroupNames,
+        Quirk::DiscoveryNeedsToken,
+        Quirk::CaseSensitiveFilters,
+        Quirk::AppendOnMultiReplace,
+        Quirk::LookupsMissOmitted,
+        Quirk::FailingLookups,
+        Quirk::RefuseProjection,
+    ];
+
+    /// The name on the command line, e.g. `strict-schemas`.
+    pub fn name(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// One line saying what the server does.
+    pub fn help(self) -> &'static str {
+        self.describe().1
+    }
+
+    fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Quirk::StrictSchemas => (
+                "strict-schemas",
+                "refuse (400) POST/PUT attributes outside the declared schemas, e.g. a top-level department outside zia",
+            ),
+            Quirk::PutClearsOmitted => (
+                "put-clears-omitted",
+                "PUT clears every attribute it omits, also title, phoneNumbers, enterprise employeeNumber, ...",
+            ),
+            Quirk::NoPatch => (
+                "no-patch",
+                "no PATCH: ServiceProviderConfig says patch.supported false, PATCH answers 501",
+            ),
+            Quirk::DuplicateUserNames => (
+                "duplicate-user-names",
+                "accept a second user with an existing userName",
+            ),
+            Quirk::DuplicateGroupNames => (
+                "duplicate-group-names",
+                "accept a second group with an existing displayName (RFC 7643: uniqueness none)",
+            ),
+            Quirk::DiscoveryNeedsToken => (
+                "discovery-needs-token",
+                "ServiceProviderConfig, Schemas and ResourceTypes answer 401 without the token",
+            ),
+            Quirk::CaseSensitiveFilters => (
+                "case-sensitive-filters",
+                "userName eq and displayName eq compare case-sensitively",
+            ),
+            Quirk::AppendOnMultiReplace => (
+                "append-on-multi-replace",
+                "a PATCH replace without a path appends to emails and members instead of replacing",
+            ),
+            Quirk::LookupsMissOmitted => (
+                "lookups-miss-omitted",
+                "filtered lookups and GET by id miss the objects --omit-from-lists hides",
+            ),
+            Quirk::FailingLookups => (
+                "failing-lookups",
+                "filtered lookups find nothing and GET by id answers 404",
+            ),
+            Quirk::RefuseProjection => (
+                "refuse-projection",
+                "listings with attributes or excludedAttributes answer 400",
+            ),
+        }
+    }
+
+    /// The switch of `faults` this quirk turns on.
+    fn switch(self, faults: &mut Faults) -> &mut bool {
+        match self {
+            Quirk::StrictSchemas => &mut faults.strict_schemas,
+            Quirk::PutClearsOmitted => &mut faults.put_clears_omitted,
+            Quirk::NoPatch => &mut faults.no_patch,
+            Quirk::DuplicateUserNames => &mut faults.duplicate_user_names,
+            Quirk::DuplicateGroupNames => &mut faults.duplicate_group_names,
+            Quirk::DiscoveryNeedsToken => &mut faults.discovery_needs_token,
+            Quirk::CaseSensitiveFilters => &mut faults.case_sensitive_filters,
+            Quirk::AppendOnMultiReplace => &mut faults.append_on_multi_replace,
+            Quirk::LookupsMissOmitted => &mut faults.lookups_miss_omitted,
+            Quirk::FailingLookups => &mut faults.failing_lookups,
+            Quirk::RefuseProjection => &mut faults.refuse_projection,
+        }
+    }
+}
+
+impl std::fmt::Display for Quirk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Quirk {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Quirk::ALL
+            .into_iter()
+            .find(|quirk| quirk.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Quirk::ALL.iter().map(|q| q.name()).collect();
+                format!("no quirk `{name}`; known: {}", names.join(", "))
+            })
+    }
+}
+
+impl Faults {
+    /// These faults with `quirk` switched on as well.
+    pub fn with_quirk(mut self, quirk: Quirk) -> Faults {
+        *quirk.switch(&mut self) = true;
+        self
+    }
+}
+
+/// Which objects listings and lookups hide (`omit_from_lists`, `failing_lookups`,
+/// `lookups_miss_omitted`), copied out of [`Faults`] so a handler can ask while holding the
+/// store. Objects are named by their slot in creation order, counted from 0 per resource type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hiding {
+    omit_every: Option<u64>,
+    lookups_fail: bool,
+    lookups_miss_omitted: bool,
+}
+
+impl Hiding {
+    /// Whether unfiltered listings leave the object out.
+    pub fn omitted_from_lists(&self, slot: u32) -> bool {
+        self.omit_every
+            .is_some_and(|n| (u64::from(slot) + 1) % n == 0)
+    }
+
+    /// Whether a filtered listing or a GET by id misses the object.
+    pub fn missed_by_lookups(&self, slot: u32) -> bool {
+        self.lookups_fail || (self.lookups_miss_omitted && self.omitted_from_lists(slot))
+    }
+}
+
+impl Faults {
+    pub(crate) fn hiding(&self) -> Hiding {
+        Hiding {
+            omit_every: self.omit_from_lists.filter(|n| *n > 0),
+            lookups_fail: self.failing_lookups,
+            lookups_miss_omitted: self.lookups_miss_omitted,
+        }
+    }
 }
 
 /// How the emulator answers `GET /ServiceProviderConfig`.
@@ -236,6 +450,32 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn each_quirk_switches_on_the_field_of_its_name() {
+        let off = serde_json::to_value(Faults::default()).unwrap();
+        for quirk in Quirk::ALL {
+            let on = serde_json::to_value(Faults::default().with_quirk(quirk)).unwrap();
+            let changed: Vec<&String> = on
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(key, value)| off[key.as_str()] != **value)
+                .map(|(key, _)| key)
+                .collect();
+            assert_eq!(changed, [&quirk.name().replace('-', "_")], "{quirk}");
+            assert_eq!(on[changed[0].as_str()], true);
+            assert_eq!(quirk.name().parse::<Quirk>(), Ok(quirk));
+        }
+        assert!("no-such"
+            .parse::<Quirk>()
+            .unwrap_err()
+            .contains("strict-schemas"));
+        let both = Faults::default()
+            .with_quirk(Quirk::StrictSchemas)
+            .with_quirk(Quirk::NoPatch);
+        assert!(both.strict_schemas && both.no_patch && !both.put_clears_omitted);
+    }
 
     #[test]
     fn default_faults_break_nothing() {

@@ -5,7 +5,9 @@
 //! (see `shared/zscaler-scim.md`), keeps its data in memory and optionally in a JSON file
 //! (saved atomically after every successful write, before the answer is sent), requires a bearer
 //! token on Users and Groups, and can inject faults: latency, 429 with or without Retry-After,
-//! a rate limit, 5xx answers, cut-off responses and smaller pages.
+//! a rate limit, 5xx answers, cut-off responses and smaller pages; and take on behaviours of
+//! other servers that clients trip over ([`Quirk`]: strict schemas, PUT clearing what it
+//! omits, no PATCH, ...). It logs the requests it answers for tests to compare with a plan.
 //!
 //! What it must not do: talk to anything but its own listener, log the token, or invent dialect
 //! knowledge. What differs between services comes from [`crate::dialect`]; the few facts only a
@@ -14,7 +16,8 @@
 //! Layout: this file is the public API and server wiring; `routes/` the HTTP handlers and the
 //! fault/stats/auth middleware; `store/` the data, its indexes and write rules; `patch.rs` and
 //! `filter.rs` the SCIM request languages; `view.rs` the per-dialect response shapes;
-//! `persist.rs` the data file; `faults.rs` and `stats.rs` the knobs and counters;
+//! `persist.rs` the data file; `faults.rs`, `stats.rs` and `request_log.rs` the knobs, counters
+//! and request log; `schema.rs` and `strict.rs` attribute names and the `strict_schemas` check;
 //! `discovery.rs` the RFC 7643 discovery documents; `quirks.rs` the emulator-only dialect facts.
 
 mod discovery;
@@ -24,9 +27,12 @@ mod filter;
 mod patch;
 mod persist;
 mod quirks;
+mod request_log;
 mod routes;
+mod schema;
 mod stats;
 mod store;
+mod strict;
 mod view;
 
 #[cfg(test)]
@@ -45,13 +51,15 @@ use crate::dialect::Dialect;
 use crate::scim::wire::{WireGroup, WireUser};
 
 pub use error::EmulatorError;
-pub use faults::{Discovery, Faults};
+pub use faults::{Discovery, Faults, Quirk};
+pub use request_log::LoggedRequest;
 pub use stats::Stats;
 
 use error::ApiError;
 use faults::FaultState;
 use persist::Persister;
-use store::{Rules, Store};
+use request_log::RequestLog;
+use store::{Rules, Store, StoreSwitches};
 
 /// How to run an emulated tenant.
 #[derive(Clone)]
@@ -102,6 +110,11 @@ impl std::fmt::Debug for EmulatorOptions {
 /// "display": userName}], ...]}`. Users are stored in canonical form: `department` in the
 /// enterprise extension only and no `groups` (a user's groups are derived from the groups'
 /// members). Missing ids are assigned on load.
+///
+/// The data file also keeps the attributes the emulator stores without modelling them
+/// (`title`, `phoneNumbers`, ...), merged into each resource; these typed resources do not
+/// carry them, so [`EmulatorHandle::snapshot`] leaves them out and
+/// [`EmulatorHandle::replace_data`] seeds none.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmulatorData {
     #[serde(default)]
@@ -125,6 +138,7 @@ pub(crate) struct Shared {
     pub store: RwLock<Store>,
     pub faults: Mutex<FaultState>,
     pub stats: Mutex<Stats>,
+    request_log: Mutex<RequestLog>,
     pub persister: Option<Persister>,
     seed: u64,
     domains: Vec<String>,
@@ -148,6 +162,10 @@ impl Shared {
 
     pub fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn request_log(&self) -> MutexGuard<'_, RequestLog> {
+        self.request_log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Compare a presented token with ours in time independent of where they differ.
@@ -174,8 +192,17 @@ impl Shared {
         .map_err(|e| ApiError::internal(format!("the change was made but could not be saved: {e}")))
     }
 
+    /// Change the faults from now on: the store's switches and the dice alike. The one way
+    /// they change, for [`EmulatorHandle::set_faults`] and `PUT /_emulator/faults`.
+    pub fn set_faults(&self, faults: Faults) {
+        self.store().rules_mut().switches = StoreSwitches::from_faults(&faults);
+        self.faults().set(faults);
+    }
+
+    /// The write rules, with the switches of the faults in force.
     fn rules(&self) -> Rules {
-        Rules::new(self.dialect, &self.domains, &self.admin_users)
+        let switches = StoreSwitches::from_faults(self.faults().faults());
+        Rules::new(self.dialect, &self.domains, &self.admin_users, switches)
     }
 }
 
@@ -193,7 +220,12 @@ pub async fn serve(
         addr
     };
     let base_url = format!("http://{url_addr}{}", base_path(options.dialect));
-    let rules = Rules::new(options.dialect, &options.domains, &options.admin_users);
+    let rules = Rules::new(
+        options.dialect,
+        &options.domains,
+        &options.admin_users,
+        StoreSwitches::from_faults(&options.faults),
+    );
     let seed = options.faults.seed;
     let store = match &options.data_file {
         Some(path) => match Persister::load(path)? {
@@ -208,7 +240,7 @@ pub async fn serve(
                 // error at start rather than a 500 on the first change.
                 let store = Store::new(rules, seed);
                 let bytes =
-                    serde_json::to_vec(&store.to_data()).map_err(|e| EmulatorError::WriteData {
+                    serde_json::to_vec(&store.to_file()).map_err(|e| EmulatorError::WriteData {
                         path: path.clone(),
                         source: std::io::Error::other(e),
                     })?;
@@ -221,8 +253,6 @@ pub async fn serve(
         },
         None => Store::new(rules, seed),
     };
-    let mut store = store;
-    store.rules_mut().allow_duplicate_user_names = options.faults.duplicate_user_names;
     let persister = options
         .data_file
         .clone()
@@ -234,6 +264,7 @@ pub async fn serve(
         store: RwLock::new(store),
         faults: Mutex::new(FaultState::new(options.faults)),
         stats: Mutex::new(Stats::default()),
+        request_log: Mutex::new(RequestLog::default()),
         persister,
         seed,
         domains: options.domains,
@@ -289,6 +320,17 @@ impl EmulatorHandle {
         self.shared.stats().clone()
     }
 
+    /// The Users and Groups requests answered since start or [`EmulatorHandle::clear_request_log`],
+    /// oldest first (the last 100,000 at most), as `GET /_emulator/log` serves them.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.request_log().entries()
+    }
+
+    /// Forget the logged requests (as `POST /_emulator/log/reset` does).
+    pub fn clear_request_log(&self) {
+        self.shared.request_log().clear();
+    }
+
     /// The current data.
     pub fn snapshot(&self) -> EmulatorData {
         self.shared.store().to_data()
@@ -298,7 +340,7 @@ impl EmulatorHandle {
     /// data file, inconsistent data is not refused: duplicates are skipped with a warning, and
     /// member ids of no user are kept as dangling members. Saved to the data file, if any.
     pub fn replace_data(&self, data: EmulatorData) {
-        let fresh = Store::from_data(self.shared.rules(), self.shared.seed, data, false);
+        let fresh = Store::from_data(self.shared.rules(), self.shared.seed, data.into(), false);
         let version = match fresh {
             Ok(mut fresh) => {
                 let mut store = self.shared.store();
@@ -320,8 +362,7 @@ impl EmulatorHandle {
 
     /// Change the faults from now on (the dice are reseeded from `faults.seed`).
     pub fn set_faults(&self, faults: Faults) {
-        self.shared.store().rules_mut().allow_duplicate_user_names = faults.duplicate_user_names;
-        self.shared.faults().set(faults);
+        self.shared.set_faults(faults);
     }
 
     /// Stop accepting requests, let those in flight finish (for at most 10 seconds), and save the

@@ -35,10 +35,23 @@ fn parse_op(op: &PatchOperation) -> Result<Op, ApiError> {
     }
 }
 
+/// What a `replace` without a `path` does to a multi-valued attribute (`emails`, a group's
+/// `members`) in its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum PathlessReplace {
+    /// Replaces the list (RFC 7644 §3.5.2.3).
+    #[default]
+    Replaces,
+    /// Appends to the list: a real server's bug (`Faults::append_on_multi_replace`). A
+    /// `replace` with a `path` still replaces.
+    Appends,
+}
+
 /// Apply `ops` in order to `user`. The caller validates the result (userName, uniqueness).
 pub(crate) fn apply_user_patch(
     user: &mut WireUser,
     ops: &[PatchOperation],
+    pathless: PathlessReplace,
 ) -> Result<(), ApiError> {
     if ops.is_empty() {
         return Err(ApiError::invalid_value("PATCH request has no Operations"));
@@ -64,11 +77,42 @@ pub(crate) fn apply_user_patch(
                             op.op
                         ))
                     })?;
-                apply_user_object(user, kind, "", object)?;
+                if kind == Op::Replace && pathless == PathlessReplace::Appends {
+                    let (emails, rest) = take_emails(object);
+                    if let Some(emails) = emails {
+                        user.emails.extend(parse_emails(Some(emails))?);
+                    }
+                    apply_user_object(user, kind, "", &rest)?;
+                } else {
+                    apply_user_object(user, kind, "", object)?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// A pathless value's `emails` (in any case), and the rest of it.
+fn take_emails(object: &Map<String, Value>) -> (Option<&Value>, Map<String, Value>) {
+    let mut emails = None;
+    let mut rest = Map::new();
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("emails") {
+            emails = Some(value);
+        } else {
+            rest.insert(key.clone(), value.clone());
+        }
+    }
+    (emails, rest)
+}
+
+/// The paths of the `remove` operations in `ops`: what a store keeping attributes beside the
+/// typed user must forget with them (removing `name` removes `name.middleName` too).
+pub(crate) fn removed_paths(ops: &[PatchOperation]) -> impl Iterator<Item = &str> {
+    ops.iter()
+        .filter(|op| matches!(parse_op(op), Ok(Op::Remove)))
+        .filter_map(|op| op.path.as_deref())
+        .map(str::trim)
 }
 
 /// Apply an object of attributes; `prefix` is the path of the object (`""`, `"name."`, or the
@@ -339,7 +383,10 @@ pub(crate) enum GroupChange {
 }
 
 /// Turn a group's PATCH operations into changes, in order, or say which one is not supported.
-pub(crate) fn parse_group_patch(ops: &[PatchOperation]) -> Result<Vec<GroupChange>, ApiError> {
+pub(crate) fn parse_group_patch(
+    ops: &[PatchOperation],
+    pathless: PathlessReplace,
+) -> Result<Vec<GroupChange>, ApiError> {
     if ops.is_empty() {
         return Err(ApiError::invalid_value("PATCH request has no Operations"));
     }
@@ -368,6 +415,10 @@ pub(crate) fn parse_group_patch(ops: &[PatchOperation]) -> Result<Vec<GroupChang
                     if matches!(key.to_ascii_lowercase().as_str(), "schemas" | "id" | "meta") {
                         continue;
                     }
+                    let appends = kind == Op::Replace
+                        && pathless == PathlessReplace::Appends
+                        && key.eq_ignore_ascii_case("members");
+                    let kind = if appends { Op::Add } else { kind };
                     changes.push(group_path_change(kind, key, Some(value))?);
                 }
             }
@@ -485,7 +536,7 @@ mod tests {
                 Some(json!("w@example.com")),
             ),
         ];
-        apply_user_patch(&mut user, &ops).unwrap();
+        apply_user_patch(&mut user, &ops, PathlessReplace::Replaces).unwrap();
         assert_eq!(user.active, Some(false));
         let name = user.name.clone().unwrap();
         assert_eq!(
@@ -499,24 +550,23 @@ mod tests {
         );
         assert_eq!(user.display_name.as_deref(), Some("Ann A"));
         assert_eq!(user.emails.len(), 2);
-        apply_user_patch(&mut user, &[op("remove", Some("displayName"), None)]).unwrap();
+        let remove = [op("remove", Some("displayName"), None)];
+        apply_user_patch(&mut user, &remove, PathlessReplace::Replaces).unwrap();
         assert_eq!(user.display_name, None);
     }
 
     #[test]
     fn user_errors_are_clear() {
         let mut user = WireUser::default();
-        let err = apply_user_patch(
-            &mut user,
-            &[op("replace", Some("nickName"), Some(json!("x")))],
-        )
-        .unwrap_err();
+        let mut refused = |op: PatchOperation| {
+            apply_user_patch(&mut user, &[op], PathlessReplace::Replaces).unwrap_err()
+        };
+        let err = refused(op("replace", Some("nickName"), Some(json!("x"))));
         assert_eq!(err.scim_type, Some("invalidPath"));
         assert!(err.detail.contains("nickName"));
-        let err = apply_user_patch(&mut user, &[op("move", Some("active"), None)]).unwrap_err();
+        let err = refused(op("move", Some("active"), None));
         assert_eq!(err.scim_type, Some("invalidSyntax"));
-        let err = apply_user_patch(&mut user, &[op("replace", Some("active"), Some(json!(3)))])
-            .unwrap_err();
+        let err = refused(op("replace", Some("active"), Some(json!(3))));
         assert_eq!(err.scim_type, Some("invalidValue"));
     }
 
@@ -541,7 +591,7 @@ mod tests {
             op("remove", Some("members"), None),
         ];
         assert_eq!(
-            parse_group_patch(&ops).unwrap(),
+            parse_group_patch(&ops, PathlessReplace::Replaces).unwrap(),
             vec![
                 GroupChange::AddMembers(vec!["1".into()]),
                 GroupChange::AddMembers(vec!["2".into()]),
@@ -556,6 +606,47 @@ mod tests {
     }
 
     #[test]
+    fn pathless_replace_may_append_multi_valued_attributes() {
+        let mut user = WireUser {
+            emails: vec![WireEmail {
+                value: "a@x".into(),
+                primary: Some(true),
+                kind: None,
+            }],
+            ..WireUser::default()
+        };
+        let pathless = [op(
+            "replace",
+            None,
+            Some(json!({"emails": [{"value": "b@x", "primary": true}], "displayName": "B"})),
+        )];
+        apply_user_patch(&mut user, &pathless, PathlessReplace::Appends).unwrap();
+        assert_eq!(user.emails.len(), 2);
+        assert_eq!(user.display_name.as_deref(), Some("B"));
+        let with_path = [op(
+            "replace",
+            Some("emails"),
+            Some(json!([{"value": "c@x"}])),
+        )];
+        apply_user_patch(&mut user, &with_path, PathlessReplace::Appends).unwrap();
+        assert_eq!(user.emails.len(), 1);
+
+        let members = [op(
+            "replace",
+            None,
+            Some(json!({"members": [{"value": "1"}]})),
+        )];
+        assert_eq!(
+            parse_group_patch(&members, PathlessReplace::Appends).unwrap(),
+            vec![GroupChange::AddMembers(vec!["1".into()])]
+        );
+        assert_eq!(
+            parse_group_patch(&members, PathlessReplace::Replaces).unwrap(),
+            vec![GroupChange::ReplaceMembers(vec!["1".into()])]
+        );
+    }
+
+    #[test]
     fn unsupported_group_ops_are_refused() {
         for bad in [
             op("add", Some(r#"members[value eq "3"]"#), None),
@@ -563,7 +654,7 @@ mod tests {
             op("remove", None, None),
             op("add", Some("members"), Some(json!("not a list"))),
         ] {
-            assert!(parse_group_patch(&[bad]).is_err());
+            assert!(parse_group_patch(&[bad], PathlessReplace::Replaces).is_err());
         }
     }
 }

@@ -11,9 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
 use super::error::EmulatorError;
-use super::store::Store;
-use super::EmulatorData;
+use super::store::{Seed, Store};
 
 /// Saves one store to one file.
 pub(crate) struct Persister {
@@ -30,8 +32,9 @@ impl Persister {
         }
     }
 
-    /// Read the data file; `None` when it does not exist yet.
-    pub fn load(path: &Path) -> Result<Option<EmulatorData>, EmulatorError> {
+    /// Read the data file ([`super::EmulatorData`] with each resource's extras merged in);
+    /// `None` when it does not exist yet.
+    pub fn load(path: &Path) -> Result<Option<Seed>, EmulatorError> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -42,12 +45,14 @@ impl Persister {
                 })
             }
         };
-        serde_json::from_slice(&bytes)
+        let corrupt = |source| EmulatorError::CorruptData {
+            path: path.to_owned(),
+            source,
+        };
+        let file: FileIn = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        Seed::from_json(&file.users, &file.groups)
             .map(Some)
-            .map_err(|source| EmulatorError::CorruptData {
-                path: path.to_owned(),
-                source,
-            })
+            .map_err(corrupt)
     }
 
     /// Make sure the store's state at `version` (or later) is on disk.
@@ -59,7 +64,7 @@ impl Persister {
         let (bytes, current) = {
             let store = store.read().unwrap_or_else(|e| e.into_inner());
             let bytes =
-                serde_json::to_vec(&store.to_data()).map_err(|e| EmulatorError::WriteData {
+                serde_json::to_vec(&store.to_file()).map_err(|e| EmulatorError::WriteData {
                     path: self.path.clone(),
                     source: std::io::Error::other(e),
                 })?;
@@ -72,6 +77,15 @@ impl Persister {
         *written = current;
         Ok(())
     }
+}
+
+/// A data file as read, each resource still JSON text.
+#[derive(Deserialize)]
+struct FileIn<'a> {
+    #[serde(default, borrow)]
+    users: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    groups: Vec<&'a RawValue>,
 }
 
 /// Write `bytes` to `path` so that a reader sees the old or the new content, never a mix.

@@ -1,6 +1,6 @@
 //! How stored users and groups look on the wire in each dialect: `meta.location`, a user's
-//! read-only `groups`, ZIA's top-level `department`, ZPA's string booleans and `userType`, and
-//! whether group members are included.
+//! read-only `groups`, ZIA's top-level `department`, ZPA's string booleans and `userType`,
+//! whether group members are included, and the attributes kept without being modelled.
 //!
 //! Read-only over the store; nothing here changes data or decides status codes.
 
@@ -12,7 +12,7 @@ use crate::scim::wire::{
 };
 
 use super::quirks::quirks;
-use super::store::{to_raw, GroupRec, Store, UserRec};
+use super::store::{to_raw, GroupRec, Store, UserRec, WithExtras};
 
 /// Where rendered resources live (the emulator's base URL) and which attributes the request
 /// asked for.
@@ -135,7 +135,7 @@ impl View<'_> {
                 .map(|meta| MetaOut::new(meta, Location::new(self.base_url, "Users", id))),
             user_type: quirks.user_type.filter(|_| keep("userType")),
         };
-        out
+        WithExtras::new(out, rec.extras.as_deref(), keep)
     }
 
     /// A group, with its members when `with_members` and the projection wants them.
@@ -170,7 +170,7 @@ impl View<'_> {
             meta: keep("meta")
                 .then(|| MetaOut::new(&rec.meta, Location::new(self.base_url, "Groups", &rec.id))),
         };
-        out
+        WithExtras::new(out, rec.extras.as_deref(), keep)
     }
 }
 

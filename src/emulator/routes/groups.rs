@@ -11,9 +11,13 @@ use serde_json::value::RawValue;
 use crate::scim::wire::{PatchRequest, WireGroup};
 
 use crate::emulator::error::ApiError;
+use crate::emulator::schema::ResourceKind;
 use crate::emulator::view::Projection;
 
-use super::request::{id_from, list_body, list_faults, page_request, parse_body, view, Params};
+use super::request::{
+    check_patch_supported, id_from, list_body, list_faults, missed_by_get, page_request,
+    parse_body, parse_resource, view, Params,
+};
 use super::{created, scim_json, App, QueryParams};
 
 pub(super) async fn list_groups(
@@ -59,7 +63,13 @@ pub(super) async fn get_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let params = Params::from(query)?;
-    let body = render_group(&app, &app.store_read(), &id, params.projection())?;
+    let body = {
+        let store = app.store_read();
+        if missed_by_get(&app, store.group_key(&id)?) {
+            return Err(ApiError::not_found(format!("no group has id `{id}`")));
+        }
+        render_group(&app, &store, &id, params.projection())?
+    };
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -70,10 +80,11 @@ pub(super) async fn create_group(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let projection = Params::from(query)?.projection();
-    let group: WireGroup = parse_body(&headers, &body)?;
+    let (group, extras): (WireGroup, _) =
+        parse_resource(&app, ResourceKind::Group, &headers, &body)?;
     let (body, id, version) = {
         let mut store = app.store();
-        let key = store.create_group(group)?;
+        let key = store.create_group(group, extras)?;
         let rec = store
             .group(key)
             .ok_or_else(|| ApiError::internal("the new group vanished"))?;
@@ -96,10 +107,11 @@ pub(super) async fn replace_group(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
-    let group: WireGroup = parse_body(&headers, &body)?;
+    let (group, extras): (WireGroup, _) =
+        parse_resource(&app, ResourceKind::Group, &headers, &body)?;
     let (body, version) = {
         let mut store = app.store();
-        store.replace_group(&id, group)?;
+        store.replace_group(&id, group, extras)?;
         (
             render_group(&app, &store, &id, projection)?,
             store.version(),
@@ -118,6 +130,7 @@ pub(super) async fn patch_group(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_patch_supported(&app)?;
     let id = id_from(path)?;
     let params = Params::from(query)?;
     let patch: PatchRequest = parse_body(&headers, &body)?;

@@ -1,6 +1,7 @@
 //! The layers around handlers: debug logging of method, path and status (never headers: the
-//! token must not reach a log); counting Users/Groups requests and serving their faults; and
-//! the bearer-token check.
+//! token must not reach a log); counting and logging Users/Groups requests (the request log)
+//! and serving their faults; and the bearer-token check (on discovery only under the
+//! `discovery_needs_token` fault).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::emulator::error::ApiError;
 use crate::emulator::faults::{Spoil, Verdict};
+use crate::emulator::request_log::Arrival;
 
-use super::App;
+use super::{App, BODY_LIMIT};
 
 pub(super) async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -40,12 +42,30 @@ impl Guard {
     }
 }
 
-/// Count the request, serve its faults (latency, rate limit, injected error, throttle), run it,
-/// and cut its answer off when the dice say so.
+/// Count and log the request, serve its faults (latency, rate limit, injected error,
+/// throttle), run it, and cut off, corrupt or slow its answer when the dice say so.
 pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let app = &guard.shared;
     app.stats()
         .record_request(request.method().as_str(), guard.resource);
+    let (arrival, request) = Arrival::read(request, BODY_LIMIT).await;
+    let (response, drop) = match request {
+        Ok(request) => serve_with_faults(app, request, next).await,
+        Err(e) => (unreadable_body(e).into_response(), false),
+    };
+    record_answer(app, arrival, response.status().as_u16(), drop);
+    if drop {
+        return cut_off(response).await;
+    }
+    if !response.status().is_success() {
+        return response;
+    }
+    spoil(app, response).await
+}
+
+/// Serve the latency, then the verdict: an injected answer, or the handler's with whether to
+/// cut it off.
+async fn serve_with_faults(app: &App, request: Request, next: Next) -> (Response, bool) {
     let latency = app.faults().faults().latency_ms;
     if latency > 0 {
         match Instant::now().checked_add(Duration::from_millis(latency)) {
@@ -54,7 +74,7 @@ pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
         }
     }
     let verdict = app.faults().admit(Instant::now());
-    let (response, drop) = match verdict {
+    match verdict {
         Verdict::RateLimited { retry_after } => {
             app.stats().throttled += 1;
             let error = ApiError::new(
@@ -80,20 +100,32 @@ pub(super) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
             (error.into_response(), false)
         }
         Verdict::Proceed { drop } => (next.run(request).await, drop),
-    };
+    }
+}
+
+/// A write body that could not be read: over the size limit, or cut off by the client.
+fn unreadable_body(e: axum::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        None,
+        format!("the request body could not be read (at most {BODY_LIMIT} bytes): {e}"),
+    )
+}
+
+/// Count the status and log the request with it (before any spoiling of the answer).
+fn record_answer(app: &App, arrival: Arrival, status: u16, dropped: bool) {
     {
         let mut stats = app.stats();
-        stats.record_status(response.status().as_u16());
-        if drop {
+        stats.record_status(status);
+        if dropped {
             stats.dropped += 1;
         }
     }
-    if drop {
-        return cut_off(response).await;
-    }
-    if !response.status().is_success() {
-        return response;
-    }
+    app.request_log().push(arrival, status);
+}
+
+/// Corrupt or slow a successful answer when the dice say so.
+async fn spoil(app: &App, response: Response) -> Response {
     let spoil = app.faults().spoil();
     match spoil {
         Spoil::None => response,
@@ -179,6 +211,21 @@ pub(super) async fn require_token(
     match presented {
         Some(token) if app.token_matches(token) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+/// The token check on discovery endpoints, which answer without one unless the
+/// `discovery_needs_token` fault is on.
+pub(super) async fn require_token_for_discovery(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let needed = app.faults().faults().discovery_needs_token;
+    if needed {
+        require_token(State(app), request, next).await
+    } else {
+        next.run(request).await
     }
 }
 

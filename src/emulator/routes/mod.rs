@@ -33,7 +33,7 @@ use super::faults::Faults;
 use super::{base_path, Shared};
 
 use groups::{create_group, delete_group, get_group, list_groups, patch_group, replace_group};
-use middleware::{guard, log_request, require_token, Guard};
+use middleware::{guard, log_request, require_token, require_token_for_discovery, Guard};
 use request::id_from;
 use users::{create_user, delete_user, get_user, list_users, patch_user, replace_user};
 
@@ -41,7 +41,7 @@ pub(super) type App = Arc<Shared>;
 pub(super) type QueryParams = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 /// Large enough for a group created with 100,000 members inline.
-const BODY_LIMIT: usize = 64 * 1024 * 1024;
+pub(super) const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub(crate) fn router(shared: App) -> Router {
     let users = Router::new()
@@ -71,13 +71,19 @@ pub(crate) fn router(shared: App) -> Router {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
         .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{name}", get(resource_type));
+        .route("/ResourceTypes/{name}", get(resource_type))
+        .route_layer(from_fn_with_state(
+            Arc::clone(&shared),
+            require_token_for_discovery,
+        ));
     let scim = users.merge(groups).merge(discovery);
     Router::new()
         .nest(base_path(shared.dialect), scim)
         .route("/_emulator/stats", get(get_stats))
         .route("/_emulator/stats/reset", post(reset_stats))
         .route("/_emulator/faults", put(put_faults).get(get_faults))
+        .route("/_emulator/log", get(get_log))
+        .route("/_emulator/log/reset", post(reset_log))
         .fallback(no_such_endpoint)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(log_request))
@@ -115,15 +121,15 @@ pub(super) fn created(body: &impl Serialize, location: String) -> Response {
 // ---- discovery ----
 
 async fn service_provider_config(State(app): State<App>) -> Result<Response, ApiError> {
-    let (mode, cap) = {
+    let (mode, cap, patch) = {
         let faults = app.faults();
         let f = faults.faults();
-        (f.discovery.clone(), f.page_size_cap)
+        (f.discovery.clone(), f.page_size_cap, !f.no_patch)
     };
     match mode {
         crate::emulator::faults::Discovery::Standard => Ok(scim_json(
             StatusCode::OK,
-            &discovery::service_provider_config(app.dialect.spec(), &app.base_url, cap),
+            &discovery::service_provider_config(app.dialect.spec(), &app.base_url, cap, patch),
         )),
         crate::emulator::faults::Discovery::Missing => Err(ApiError::not_found(
             "no such endpoint: GET /ServiceProviderConfig".to_owned(),
@@ -179,6 +185,15 @@ async fn reset_stats(State(app): State<App>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+async fn get_log(State(app): State<App>) -> Response {
+    Json(app.request_log().entries()).into_response()
+}
+
+async fn reset_log(State(app): State<App>) -> StatusCode {
+    app.request_log().clear();
+    StatusCode::NO_CONTENT
+}
+
 async fn get_faults(State(app): State<App>) -> Response {
     Json(app.faults().faults().clone()).into_response()
 }
@@ -187,6 +202,6 @@ async fn put_faults(State(app): State<App>, body: Bytes) -> Result<Response, Api
     let faults: Faults = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid_syntax(format!("the body is not a valid Faults object: {e}"))
     })?;
-    app.faults().set(faults.clone());
+    app.set_faults(faults.clone());
     Ok(Json(faults).into_response())
 }

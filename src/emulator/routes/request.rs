@@ -13,7 +13,9 @@ use crate::scim::wire::{ListResponse, LIST_SCHEMA};
 use crate::emulator::error::ApiError;
 use crate::emulator::filter::{parse_eq, EqFilter};
 use crate::emulator::quirks::quirks;
-use crate::emulator::store::Key;
+use crate::emulator::schema::ResourceKind;
+use crate::emulator::store::{Extras, Key};
+use crate::emulator::strict::check_declared_schemas;
 use crate::emulator::view::{Projection, View};
 
 use super::App;
@@ -76,19 +78,33 @@ pub(super) struct PageRequest {
     pub filter: Option<EqFilter>,
 }
 
-/// The listing faults, applied to one page's keys: `omit_from_lists` drops every Nth object
-/// from unfiltered pages, `failing_lookups` empties filtered ones.
+/// The listing faults, applied to one page's keys: unfiltered pages leave out what
+/// `omit_from_lists` hides, filtered ones what lookups miss (see
+/// [`Hiding`](crate::emulator::faults::Hiding)).
 pub(super) fn list_faults(app: &App, page: &PageRequest, keys: &mut Vec<Key>) {
-    let (omit, lookups_fail) = {
-        let faults = app.faults();
-        let f = faults.faults();
-        (f.omit_from_lists.filter(|n| *n > 0), f.failing_lookups)
-    };
-    match (&page.filter, omit) {
-        (Some(_), _) if lookups_fail => keys.clear(),
-        (None, Some(n)) => keys.retain(|k| (u64::from(*k) + 1) % n != 0),
-        _ => {}
+    let hiding = app.faults().faults().hiding();
+    match &page.filter {
+        None => keys.retain(|key| !hiding.omitted_from_lists(*key)),
+        Some(_) => keys.retain(|key| !hiding.missed_by_lookups(*key)),
     }
+}
+
+/// Whether a GET by id misses the resource at `key`: then it answers 404.
+pub(super) fn missed_by_get(app: &App, key: Key) -> bool {
+    app.faults().faults().hiding().missed_by_lookups(key)
+}
+
+/// Refuse a PATCH with 501 under the `no_patch` fault (RFC 7644 §3.12: "Service provider does
+/// not support the request operation").
+pub(super) fn check_patch_supported(app: &App) -> Result<(), ApiError> {
+    if app.faults().faults().no_patch {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            None,
+            "PATCH is not supported by this service provider; replace the resource with PUT",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn page_request(app: &App, params: &Params) -> Result<PageRequest, ApiError> {
@@ -144,35 +160,63 @@ pub(super) fn list_body<T>(
     }
 }
 
-/// A JSON request body: SCIM, plain or JSON-patch content types (ZIA's curl example sends
-/// `application/json-patch+json`), or none.
+/// A JSON request body as `T` (see [`check_content_type`]).
 pub(super) fn parse_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, ApiError> {
-    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let mime = content_type
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !(mime == "application/json" || mime.ends_with("+json")) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                None,
-                format!("content type `{mime}` is not supported; send application/scim+json"),
-            ));
-        }
+    check_content_type(headers)?;
+    serde_json::from_slice(body).map_err(body_error)
+}
+
+/// A User or Group body of a POST or PUT: the typed resource, and the attributes the store
+/// keeps beside it. Under `strict_schemas`, first checked against the schemas it declares.
+pub(super) fn parse_resource<T: DeserializeOwned>(
+    app: &App,
+    kind: ResourceKind,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(T, Option<Extras>), ApiError> {
+    let resource = parse_body(headers, body)?;
+    if app.faults().faults().strict_schemas {
+        let value = serde_json::from_slice(body).map_err(body_error)?;
+        check_declared_schemas(kind, app.dialect, &value)?;
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        ApiError::invalid_syntax(format!("the request body is not a valid resource: {e}"))
-    })
+    let extras = Extras::scan(kind, body).map_err(body_error)?;
+    Ok((resource, extras))
+}
+
+/// SCIM, plain or JSON-patch content types (ZIA's curl example sends
+/// `application/json-patch+json`), or none.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        format!("content type `{mime}` is not supported; send application/scim+json"),
+    ))
+}
+
+/// 400 `invalidSyntax`, saying whether the body is not JSON or not the expected resource.
+fn body_error(e: serde_json::Error) -> ApiError {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "not a valid resource",
+        _ => "not valid JSON",
+    };
+    ApiError::invalid_syntax(format!("the request body is {what}: {e}"))
 }
 
 pub(super) fn view(app: &App, projection: Projection) -> View<'_> {

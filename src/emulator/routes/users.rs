@@ -10,10 +10,14 @@ use axum::response::{IntoResponse, Response};
 use crate::scim::wire::{PatchRequest, WireUser};
 
 use crate::emulator::error::ApiError;
+use crate::emulator::schema::ResourceKind;
 use crate::emulator::store::UserWrite;
 use crate::emulator::view::Projection;
 
-use super::request::{id_from, list_body, list_faults, page_request, parse_body, view, Params};
+use super::request::{
+    check_patch_supported, id_from, list_body, list_faults, missed_by_get, page_request,
+    parse_body, parse_resource, view, Params,
+};
 use super::{created, scim_json, App, QueryParams};
 
 pub(super) async fn list_users(
@@ -49,6 +53,7 @@ pub(super) async fn get_user(
         let key = store.user_key(&id)?;
         let rec = store
             .user(key)
+            .filter(|_| !missed_by_get(&app, key))
             .ok_or_else(|| ApiError::not_found(format!("no user has id `{id}`")))?;
         view(&app, projection).render_user(&store, rec)
     };
@@ -62,10 +67,10 @@ pub(super) async fn create_user(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let projection = Params::from(query)?.projection();
-    let user: WireUser = parse_body(&headers, &body)?;
+    let (user, extras): (WireUser, _) = parse_resource(&app, ResourceKind::User, &headers, &body)?;
     let (body, id, version) = {
         let mut store = app.store();
-        let key = store.create_user(user)?;
+        let key = store.create_user(user, extras)?;
         let rec = store
             .user(key)
             .ok_or_else(|| ApiError::internal("the new user vanished"))?;
@@ -88,8 +93,11 @@ pub(super) async fn replace_user(
 ) -> Result<Response, ApiError> {
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
-    let user: WireUser = parse_body(&headers, &body)?;
-    write_user(&app, projection, |store| store.replace_user(&id, user)).await
+    let (user, extras): (WireUser, _) = parse_resource(&app, ResourceKind::User, &headers, &body)?;
+    write_user(&app, projection, |store| {
+        store.replace_user(&id, user, extras)
+    })
+    .await
 }
 
 pub(super) async fn patch_user(
@@ -99,6 +107,7 @@ pub(super) async fn patch_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    check_patch_supported(&app)?;
     let id = id_from(path)?;
     let projection = Params::from(query)?.projection();
     let patch: PatchRequest = parse_body(&headers, &body)?;

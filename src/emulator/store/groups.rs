@@ -8,12 +8,17 @@ use crate::model::name_key;
 use crate::scim::wire::{PatchOperation, WireGroup};
 
 use super::ids::{new_meta, now_rfc3339};
-use super::{GroupRec, Key, Store};
+use super::{Extras, GroupRec, Key, Store};
 use crate::emulator::error::ApiError;
 use crate::emulator::patch::{parse_group_patch, GroupChange};
 
 impl Store {
-    pub fn create_group(&mut self, input: WireGroup) -> Result<Key, ApiError> {
+    /// POST: `extras` are the attributes sent that the store does not model.
+    pub fn create_group(
+        &mut self,
+        input: WireGroup,
+        extras: Option<Extras>,
+    ) -> Result<Key, ApiError> {
         self.check_group_name(&input.display_name, None)?;
         let inline = input.members.as_ref().is_some_and(|m| !m.is_empty());
         if inline && !self.rules.spec.create_group_with_members {
@@ -39,6 +44,7 @@ impl Store {
                 members: HashMap::new(),
                 next_seq: 0,
                 dangling: Vec::new(),
+                extras: extras.and_then(Extras::stored),
             })
             .map_err(ApiError::internal)?;
         for member in members {
@@ -49,8 +55,14 @@ impl Store {
     }
 
     /// PUT: displayName, externalId and members are replaced; members left out means none
-    /// (RFC 7644 §3.5.1).
-    pub fn replace_group(&mut self, id: &str, input: WireGroup) -> Result<Key, ApiError> {
+    /// (RFC 7644 §3.5.1). Unmodelled attributes the PUT omits stay, unless
+    /// `put_clears_omitted`.
+    pub fn replace_group(
+        &mut self,
+        id: &str,
+        input: WireGroup,
+        extras: Option<Extras>,
+    ) -> Result<Key, ApiError> {
         let key = self.group_key(id)?;
         self.check_group_name(&input.display_name, Some(key))?;
         let members = self.resolve_members(
@@ -61,9 +73,12 @@ impl Store {
                 .map(|m| m.value.as_str()),
         )?;
         self.check_group_limit(Some(key), &members)?;
+        let old = self.group(key).and_then(|rec| rec.extras.as_deref());
+        let extras = self.extras_after_put(old, extras);
         self.rename_group(key, input.display_name);
         self.set_members(key, members);
         if let Some(group) = self.group_mut(key) {
+            group.extras = extras;
             group.external_id = input.external_id;
             group.dangling.clear();
             group.meta.last_modified = Some(now_rfc3339());
@@ -76,7 +91,7 @@ impl Store {
     /// nothing.
     pub fn patch_group(&mut self, id: &str, ops: &[PatchOperation]) -> Result<Key, ApiError> {
         let key = self.group_key(id)?;
-        let changes = parse_group_patch(ops)?;
+        let changes = parse_group_patch(ops, self.rules.switches.pathless_replace())?;
         enum Resolved {
             Add(Vec<Key>),
             Remove(Vec<Key>, Vec<String>),
@@ -162,7 +177,8 @@ impl Store {
             }
         }
         self.group_by_id.remove(&group.id);
-        self.group_by_name.remove(&name_key(&group.display_name));
+        self.group_by_name
+            .remove(&name_key(&group.display_name), key);
         self.group_order.take();
         self.version += 1;
         Ok(())
@@ -176,12 +192,12 @@ impl Store {
         if name.trim().is_empty() {
             return Err(ApiError::invalid_value("displayName is required"));
         }
-        match self.group_by_name.get(&name_key(name)) {
-            Some(other) if Some(*other) != this => Err(ApiError::uniqueness(format!(
+        if self.group_name_taken(name, this) {
+            return Err(ApiError::uniqueness(format!(
                 "a group named `{name}` already exists"
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     /// Member ids to user keys, without duplicates; an id of no user is refused.
@@ -290,7 +306,7 @@ impl Store {
         let new = name_key(&name);
         group.display_name = name;
         if old != new {
-            self.group_by_name.remove(&old);
+            self.group_by_name.remove(&old, key);
             self.group_by_name.insert(new, key);
         }
     }

@@ -3,14 +3,18 @@
 //! user's groups), and the rules that decide which writes are refused.
 //!
 //! It knows nothing of HTTP or files: handlers call it under a mutex, `view.rs` renders what it
-//! holds, `persist.rs` saves [`Store::to_data`]. Internally a resource is a `Key`, its slot in
+//! holds, `persist.rs` saves [`Store::to_file`]. Internally a resource is a `Key`, its slot in
 //! insertion order; slots of deleted resources stay empty, so keys never move.
 //!
 //! This file holds the types, loading and dumping, lookups and paging; `users.rs` and
-//! `groups.rs` the writes and their checks; `ids.rs` new ids and timestamps.
+//! `groups.rs` the writes and their checks; `user_rec.rs` the stored user; `extras.rs` the
+//! attributes kept without being modelled; `names.rs` the name indexes; `ids.rs` new ids and
+//! timestamps.
 
+mod extras;
 mod groups;
 mod ids;
+mod names;
 mod user_rec;
 mod users;
 
@@ -22,13 +26,17 @@ use serde_json::value::RawValue;
 
 use crate::dialect::{Dialect, DialectSpec};
 use crate::model::name_key;
-use crate::scim::wire::{WireGroup, WireMember, WireMeta, GROUP_SCHEMA};
+use crate::scim::wire::{WireGroup, WireMember, WireMeta, WireUser, GROUP_SCHEMA};
 
 use super::error::ApiError;
 use super::filter::EqFilter;
+use super::patch::PathlessReplace;
 use super::quirks::{quirks, IdStyle};
-use super::EmulatorData;
+use super::schema::ResourceKind;
+use super::{EmulatorData, Faults};
+pub(crate) use extras::{Extras, WithExtras};
 use ids::{new_meta, IdGen};
+use names::NameIndex;
 pub(crate) use user_rec::UserRec;
 use users::normalize_user;
 
@@ -43,12 +51,17 @@ pub(crate) struct Rules {
     pub domains: Vec<String>,
     /// `name_key`s of userNames linked to admin accounts (ZIA): DELETE answers 409.
     pub admin_users: HashSet<String>,
-    /// Fault injection: accept duplicate userNames (see `Faults::duplicate_user_names`).
-    pub allow_duplicate_user_names: bool,
+    /// The fault switches the store obeys; they change while the server runs.
+    pub switches: StoreSwitches,
 }
 
 impl Rules {
-    pub fn new(dialect: Dialect, domains: &[String], admin_users: &[String]) -> Self {
+    pub fn new(
+        dialect: Dialect,
+        domains: &[String],
+        admin_users: &[String],
+        switches: StoreSwitches,
+    ) -> Self {
         Rules {
             dialect,
             spec: dialect.spec(),
@@ -57,7 +70,39 @@ impl Rules {
                 .map(|d| d.trim_start_matches('@').to_lowercase())
                 .collect(),
             admin_users: admin_users.iter().map(|u| name_key(u)).collect(),
-            allow_duplicate_user_names: false,
+            switches,
+        }
+    }
+}
+
+/// The fault switches that change what the store accepts, finds and keeps; each is documented
+/// on the [`Faults`] field of the same name. All off is the default behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StoreSwitches {
+    pub duplicate_user_names: bool,
+    pub duplicate_group_names: bool,
+    pub case_sensitive_filters: bool,
+    pub put_clears_omitted: bool,
+    pub append_on_multi_replace: bool,
+}
+
+impl StoreSwitches {
+    pub fn from_faults(faults: &Faults) -> Self {
+        StoreSwitches {
+            duplicate_user_names: faults.duplicate_user_names,
+            duplicate_group_names: faults.duplicate_group_names,
+            case_sensitive_filters: faults.case_sensitive_filters,
+            put_clears_omitted: faults.put_clears_omitted,
+            append_on_multi_replace: faults.append_on_multi_replace,
+        }
+    }
+
+    /// What a PATCH `replace` without a path does to multi-valued attributes.
+    pub fn pathless_replace(&self) -> PathlessReplace {
+        if self.append_on_multi_replace {
+            PathlessReplace::Appends
+        } else {
+            PathlessReplace::Replaces
         }
     }
 }
@@ -82,6 +127,57 @@ pub(crate) struct GroupRec {
     members: HashMap<Key, u64>,
     next_seq: u64,
     pub dangling: Vec<String>,
+    /// The attributes the store does not model, when the group has any.
+    pub extras: Option<Box<Extras>>,
+}
+
+/// Resources to load into a new store, each with the attributes kept beside it: from
+/// [`EmulatorData`] (which has none) or from a data file's JSON (see [`Seed::from_json`]).
+#[derive(Debug, Default)]
+pub(crate) struct Seed {
+    users: Vec<(WireUser, Option<Extras>)>,
+    groups: Vec<(WireGroup, Option<Extras>)>,
+}
+
+impl From<EmulatorData> for Seed {
+    fn from(data: EmulatorData) -> Self {
+        Seed {
+            users: data.users.into_iter().map(|user| (user, None)).collect(),
+            groups: data.groups.into_iter().map(|group| (group, None)).collect(),
+        }
+    }
+}
+
+impl Seed {
+    /// From the resources of a data file, each a SCIM JSON object.
+    pub fn from_json(users: &[&RawValue], groups: &[&RawValue]) -> Result<Seed, serde_json::Error> {
+        Ok(Seed {
+            users: with_extras(ResourceKind::User, users)?,
+            groups: with_extras(ResourceKind::Group, groups)?,
+        })
+    }
+}
+
+/// Each resource typed, with its extras.
+fn with_extras<T: serde::de::DeserializeOwned>(
+    kind: ResourceKind,
+    resources: &[&RawValue],
+) -> Result<Vec<(T, Option<Extras>)>, serde_json::Error> {
+    resources
+        .iter()
+        .map(|raw| {
+            let text = raw.get().as_bytes();
+            Ok((serde_json::from_slice(text)?, Extras::scan(kind, text)?))
+        })
+        .collect()
+}
+
+/// The data file's content, borrowed from the store: [`EmulatorData`] with each resource's
+/// extras merged in.
+#[derive(Serialize)]
+pub(crate) struct DataFile<'a> {
+    users: Vec<WithExtras<&'a WireUser>>,
+    groups: Vec<WithExtras<WireGroup>>,
 }
 
 impl GroupRec {
@@ -105,13 +201,13 @@ pub(crate) struct Store {
     rules: Rules,
     users: Vec<Option<UserRec>>,
     user_by_id: HashMap<String, Key>,
-    user_by_name: HashMap<String, Key>,
+    user_by_name: NameIndex,
     /// Live user keys in order; empty after a delete until the next list rebuilds it (lists
     /// run under a shared lock, so the rebuild goes through a `OnceLock`).
     user_order: OnceLock<Vec<Key>>,
     groups: Vec<Option<GroupRec>>,
     group_by_id: HashMap<String, Key>,
-    group_by_name: HashMap<String, Key>,
+    group_by_name: NameIndex,
     group_order: OnceLock<Vec<Key>>,
     ids: IdGen,
     /// Bumped by every successful mutation; persistence writes each version at most once.
@@ -130,25 +226,21 @@ impl Store {
             rules,
             users: Vec::new(),
             user_by_id: HashMap::new(),
-            user_by_name: HashMap::new(),
+            user_by_name: NameIndex::default(),
             user_order: OnceLock::from(Vec::new()),
             groups: Vec::new(),
             group_by_id: HashMap::new(),
-            group_by_name: HashMap::new(),
+            group_by_name: NameIndex::default(),
             group_order: OnceLock::from(Vec::new()),
             ids: IdGen::new(seed),
             version: 0,
         }
     }
 
-    /// Build a store from saved or seeded data. With `strict`, a duplicate id or name, or a
-    /// resource without a name, is an error; otherwise it is skipped with a warning.
-    pub fn from_data(
-        rules: Rules,
-        seed: u64,
-        data: EmulatorData,
-        strict: bool,
-    ) -> Result<Self, String> {
+    /// Build a store from saved or seeded data. With `strict`, a duplicate id, a resource without
+    /// a name or a duplicate name (unless the switches allow it) is an error; otherwise it is
+    /// skipped with a warning.
+    pub fn from_data(rules: Rules, seed: u64, data: Seed, strict: bool) -> Result<Self, String> {
         let mut store = Store::new(rules, seed);
         let problem = |detail: String| -> Result<(), String> {
             if strict {
@@ -162,7 +254,7 @@ impl Store {
         store.users.reserve(user_count);
         store.user_by_id.reserve(user_count);
         store.user_by_name.reserve(user_count);
-        for (index, user) in data.users.into_iter().enumerate() {
+        for (index, (user, extras)) in data.users.into_iter().enumerate() {
             let id = user.id.clone().filter(|id| !id.is_empty());
             let meta = user.meta.clone();
             let mut user = normalize_user(user);
@@ -179,7 +271,7 @@ impl Store {
                     continue;
                 }
             }
-            if store.user_by_name.contains_key(&name_key(&user.user_name)) {
+            if store.user_name_taken(&user.user_name, None) {
                 problem(format!(
                     "user `{}` appears twice (userName is case-insensitive)",
                     user.user_name
@@ -188,9 +280,11 @@ impl Store {
             }
             user.id = Some(id.unwrap_or_else(|| store.new_id()));
             user.meta = Some(meta.unwrap_or_else(|| new_meta("User")));
-            store.insert_user(user).map_err(|e| e.detail)?;
+            store
+                .insert_user(user, extras.and_then(Extras::stored))
+                .map_err(|e| e.detail)?;
         }
-        for (index, group) in data.groups.into_iter().enumerate() {
+        for (index, (group, extras)) in data.groups.into_iter().enumerate() {
             if group.display_name.is_empty() {
                 problem(format!("group #{} has no displayName", index + 1))?;
                 continue;
@@ -205,10 +299,7 @@ impl Store {
                     continue;
                 }
             }
-            if store
-                .group_by_name
-                .contains_key(&name_key(&group.display_name))
-            {
+            if store.group_name_taken(&group.display_name, None) {
                 problem(format!(
                     "group `{}` appears twice (names are case-insensitive)",
                     group.display_name
@@ -233,6 +324,7 @@ impl Store {
                 members: HashMap::new(),
                 next_seq: 0,
                 dangling,
+                extras: extras.and_then(Extras::stored),
             })?;
             for member in members {
                 store.add_member(key, member);
@@ -242,7 +334,7 @@ impl Store {
         Ok(store)
     }
 
-    /// Everything, in insertion order, as the data file holds it.
+    /// Everything, in insertion order, without the attributes the store does not model.
     pub fn to_data(&self) -> EmulatorData {
         let users = self
             .users
@@ -254,16 +346,38 @@ impl Store {
             .groups
             .iter()
             .flatten()
-            .map(|rec| WireGroup {
-                schemas: vec![GROUP_SCHEMA.to_owned()],
-                id: Some(rec.id.clone()),
-                display_name: rec.display_name.clone(),
-                members: Some(self.members_of(rec)),
-                external_id: rec.external_id.clone(),
-                meta: Some(rec.meta.clone()),
-            })
+            .map(|rec| self.wire_group(rec))
             .collect();
         EmulatorData { users, groups }
+    }
+
+    /// Everything, in insertion order, as the data file holds it.
+    pub fn to_file(&self) -> DataFile<'_> {
+        let all = |_: &str| true;
+        let users = self
+            .users
+            .iter()
+            .flatten()
+            .map(|rec| WithExtras::new(rec.user(), rec.extras.as_deref(), all))
+            .collect();
+        let groups = self
+            .groups
+            .iter()
+            .flatten()
+            .map(|rec| WithExtras::new(self.wire_group(rec), rec.extras.as_deref(), all))
+            .collect();
+        DataFile { users, groups }
+    }
+
+    fn wire_group(&self, rec: &GroupRec) -> WireGroup {
+        WireGroup {
+            schemas: vec![GROUP_SCHEMA.to_owned()],
+            id: Some(rec.id.clone()),
+            display_name: rec.display_name.clone(),
+            members: Some(self.members_of(rec)),
+            external_id: rec.external_id.clone(),
+            meta: Some(rec.meta.clone()),
+        }
     }
 
     pub fn version(&self) -> u64 {
@@ -332,7 +446,9 @@ impl Store {
         let selection = match filter {
             None => Selection::All,
             Some(f) => Selection::Keys(match f.attr.as_str() {
-                "username" => self.user_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "username" => self.named(&self.user_by_name, &f.value, |key| {
+                    self.user(key).map(|rec| rec.user().user_name.as_str())
+                }),
                 "id" => self.user_by_id.get(&f.value).copied().into_iter().collect(),
                 // RFC 7643: externalId is caseExact.
                 "externalid" => keys_where(&self.users, |rec| {
@@ -362,7 +478,9 @@ impl Store {
         let selection = match filter {
             None => Selection::All,
             Some(f) => Selection::Keys(match f.attr.as_str() {
-                "displayname" => self.group_by_name.get(&name_key(&f.value)).copied().into_iter().collect(),
+                "displayname" => self.named(&self.group_by_name, &f.value, |key| {
+                    self.group(key).map(|rec| rec.display_name.as_str())
+                }),
                 "id" => self.group_by_id.get(&f.value).copied().into_iter().collect(),
                 "externalid" => keys_where(&self.groups, |rec| {
                     rec.external_id.as_deref() == Some(f.value.as_str())
@@ -379,6 +497,40 @@ impl Store {
             Selection::All => page(self.live_group_keys(), start, count),
             Selection::Keys(keys) => page(&keys, start, count),
         })
+    }
+
+    /// The keys an `eq` filter on a name finds: every resource with that name folded, or with
+    /// exactly that name under `case_sensitive_filters`.
+    fn named<'a>(
+        &'a self,
+        index: &NameIndex,
+        value: &str,
+        name_of: impl Fn(Key) -> Option<&'a str>,
+    ) -> Vec<Key> {
+        let folded = index.get(&name_key(value)).iter().copied();
+        if self.rules.switches.case_sensitive_filters {
+            folded.filter(|key| name_of(*key) == Some(value)).collect()
+        } else {
+            folded.collect()
+        }
+    }
+
+    /// Whether writing `name` on user `this` (or a new user) would clash with another user.
+    fn user_name_taken(&self, name: &str, this: Option<Key>) -> bool {
+        !self.rules.switches.duplicate_user_names
+            && self
+                .user_by_name
+                .other_than(&name_key(name), this)
+                .is_some()
+    }
+
+    /// Whether naming group `this` (or a new group) `name` would clash with another group.
+    fn group_name_taken(&self, name: &str, this: Option<Key>) -> bool {
+        !self.rules.switches.duplicate_group_names
+            && self
+                .group_by_name
+                .other_than(&name_key(name), this)
+                .is_some()
     }
 
     fn live_user_keys(&self) -> &[Key] {
@@ -403,6 +555,19 @@ impl Store {
             }
         }
         self.ids.next(IdStyle::Uuid)
+    }
+
+    /// The extras a PUT leaves: those it sent, laid over the old ones unless
+    /// `put_clears_omitted` drops every attribute the PUT omits.
+    fn extras_after_put(&self, old: Option<&Extras>, sent: Option<Extras>) -> Option<Box<Extras>> {
+        let kept = match (old, sent) {
+            (Some(old), sent) if !self.rules.switches.put_clears_omitted => Some(match sent {
+                Some(sent) => old.clone().overlay(sent),
+                None => old.clone(),
+            }),
+            (_, sent) => sent,
+        };
+        kept.and_then(Extras::stored)
     }
 
     fn lost(&self, id: &str) -> ApiError {
@@ -433,7 +598,6 @@ fn keys_where<T>(slots: &[Option<T>], pred: impl Fn(&T) -> bool) -> Vec<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::wire::WireUser;
 
     #[test]
     fn strict_load_refuses_duplicates_and_lenient_skips_them() {
@@ -446,9 +610,9 @@ mod tests {
             users: vec![user("a@x", "1"), user("A@X", "2")],
             groups: vec![],
         };
-        let rules = || Rules::new(Dialect::Scim, &[], &[]);
-        assert!(Store::from_data(rules(), 0, data.clone(), true).is_err());
-        let store = Store::from_data(rules(), 0, data, false).unwrap();
+        let rules = || Rules::new(Dialect::Scim, &[], &[], StoreSwitches::default());
+        assert!(Store::from_data(rules(), 0, data.clone().into(), true).is_err());
+        let store = Store::from_data(rules(), 0, data.into(), false).unwrap();
         assert_eq!(store.to_data().users.len(), 1);
     }
 }

@@ -5,10 +5,10 @@ use serde_json::value::RawValue;
 
 use crate::scim::wire::{WireMember, WireUser};
 
-use super::{to_raw, Key};
+use super::{to_raw, Extras, Key};
 
 /// A stored user: the canonical resource (department only in the enterprise extension, no
-/// `groups`) and the keys of the groups it belongs to.
+/// `groups`), the attributes kept beside it, and the keys of the groups it belongs to.
 ///
 /// It also holds its entry in a group's `members`, `{"value":id,"display":userName}`, rendered
 /// whenever the user is written: a listing of 1,000 groups holds 100,000 such entries, and
@@ -19,15 +19,18 @@ pub(crate) struct UserRec {
     user: WireUser,
     pub groups: Vec<Key>,
     member: Box<RawValue>,
+    /// The attributes the store does not model, when the user has any.
+    pub extras: Option<Box<Extras>>,
 }
 
 impl UserRec {
-    pub(super) fn new(user: WireUser) -> Self {
+    pub(super) fn new(user: WireUser, extras: Option<Box<Extras>>) -> Self {
         let member = to_raw(&member_ref(&user));
         UserRec {
             user,
             groups: Vec::new(),
             member,
+            extras,
         }
     }
 

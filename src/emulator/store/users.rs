@@ -5,38 +5,59 @@ use crate::model::name_key;
 use crate::scim::wire::{PatchOperation, WireEnterprise, WireUser, ENTERPRISE_SCHEMA, USER_SCHEMA};
 
 use super::ids::{new_meta, now_rfc3339};
-use super::{Key, Store, UserRec, UserWrite};
+use super::{Extras, Key, Store, UserRec, UserWrite};
 use crate::emulator::error::ApiError;
-use crate::emulator::patch::apply_user_patch;
+use crate::emulator::patch::{apply_user_patch, removed_paths};
 
 impl Store {
-    pub fn create_user(&mut self, input: WireUser) -> Result<Key, ApiError> {
+    /// POST: `extras` are the attributes sent that the store does not model.
+    pub fn create_user(
+        &mut self,
+        input: WireUser,
+        extras: Option<Extras>,
+    ) -> Result<Key, ApiError> {
         let mut user = normalize_user(input);
         self.check_user(&user, None)?;
         user.id = Some(self.new_id());
         user.meta = Some(new_meta("User"));
-        let key = self.insert_user(user)?;
+        let key = self.insert_user(user, extras.and_then(Extras::stored))?;
         self.version += 1;
         Ok(key)
     }
 
-    /// PUT: replace every attribute (RFC 7644 §3.5.1); id and `meta.created` stay.
-    pub fn replace_user(&mut self, id: &str, input: WireUser) -> Result<UserWrite, ApiError> {
+    /// PUT: replace every modelled attribute (RFC 7644 §3.5.1); id and `meta.created` stay.
+    /// Unmodelled ones the PUT omits stay too, unless `put_clears_omitted`.
+    pub fn replace_user(
+        &mut self,
+        id: &str,
+        input: WireUser,
+        extras: Option<Extras>,
+    ) -> Result<UserWrite, ApiError> {
         let key = self.user_key(id)?;
-        self.commit_user(key, normalize_user(input))
+        let old = self.user(key).and_then(|rec| rec.extras.as_deref());
+        let extras = self.extras_after_put(old, extras);
+        self.commit_user(key, normalize_user(input), extras)
     }
 
+    /// PATCH: unmodelled attributes stay, unless an operation removes their container.
     pub fn patch_user(&mut self, id: &str, ops: &[PatchOperation]) -> Result<UserWrite, ApiError> {
         let key = self.user_key(id)?;
-        let mut user = self
-            .user(key)
-            .map(|rec| rec.user().clone())
-            .ok_or_else(|| self.lost(id))?;
-        apply_user_patch(&mut user, ops)?;
-        self.commit_user(key, normalize_user(user))
+        let rec = self.user(key).ok_or_else(|| self.lost(id))?;
+        let mut user = rec.user().clone();
+        let mut extras = rec.extras.clone();
+        apply_user_patch(&mut user, ops, self.rules.switches.pathless_replace())?;
+        if let Some(kept) = &mut extras {
+            removed_paths(ops).for_each(|path| kept.forget(path));
+        }
+        self.commit_user(key, normalize_user(user), extras.and_then(|e| e.stored()))
     }
 
-    fn commit_user(&mut self, key: Key, mut user: WireUser) -> Result<UserWrite, ApiError> {
+    fn commit_user(
+        &mut self,
+        key: Key,
+        mut user: WireUser,
+        extras: Option<Box<Extras>>,
+    ) -> Result<UserWrite, ApiError> {
         self.check_user(&user, Some(key))?;
         let rec = self
             .users
@@ -50,8 +71,9 @@ impl Store {
         user.meta = Some(meta);
         let new_name = name_key(&user.user_name);
         rec.set_user(user);
+        rec.extras = extras;
         if old_name != new_name {
-            self.user_by_name.remove(&old_name);
+            self.user_by_name.remove(&old_name, key);
             self.user_by_name.insert(new_name, key);
         }
         self.version += 1;
@@ -99,7 +121,8 @@ impl Store {
             }
         }
         self.user_by_id.remove(rec.id());
-        self.user_by_name.remove(&name_key(&rec.user().user_name));
+        self.user_by_name
+            .remove(&name_key(&rec.user().user_name), key);
         self.user_order.take();
         Ok(rec)
     }
@@ -124,18 +147,20 @@ impl Store {
                 )));
             }
         }
-        if let Some(other) = self.user_by_name.get(&name_key(&user.user_name)) {
-            if Some(*other) != this && !self.rules.allow_duplicate_user_names {
-                return Err(ApiError::uniqueness(format!(
-                    "a user with userName `{}` already exists",
-                    user.user_name
-                )));
-            }
+        if self.user_name_taken(&user.user_name, this) {
+            return Err(ApiError::uniqueness(format!(
+                "a user with userName `{}` already exists",
+                user.user_name
+            )));
         }
         Ok(())
     }
 
-    pub(super) fn insert_user(&mut self, user: WireUser) -> Result<Key, ApiError> {
+    pub(super) fn insert_user(
+        &mut self,
+        user: WireUser,
+        extras: Option<Box<Extras>>,
+    ) -> Result<Key, ApiError> {
         let key = Key::try_from(self.users.len())
             .map_err(|_| ApiError::internal("the emulator is full"))?;
         self.user_by_id
@@ -144,7 +169,7 @@ impl Store {
         if let Some(order) = self.user_order.get_mut() {
             order.push(key);
         }
-        self.users.push(Some(UserRec::new(user)));
+        self.users.push(Some(UserRec::new(user, extras)));
         Ok(key)
     }
 }

@@ -4,6 +4,7 @@ mod dialects;
 mod faults;
 mod groups;
 mod persistence;
+mod quirks;
 mod scale;
 mod users;
 
