@@ -198,7 +198,7 @@ fn a_server_slower_than_the_timeout_on_every_request_fails_clearly() {
         started.elapsed()
     );
     assert!(
-        text.contains("timed out") && text.contains("GET /"),
+        text.contains("timed out") && text.contains("GET http://127.0.0.1:"),
         "{text}"
     );
     assert!(!text.contains(TOKEN));
