@@ -12,4 +12,5 @@ mod faults;
 mod gitops;
 mod guardrails;
 mod import;
+mod interop;
 mod reliability;
