@@ -1,17 +1,21 @@
-//! One scenario's world: a scim2-server, a directory for zsc, and the users and groups seeded
-//! on the server that zsc must never touch.
+//! One scenario's world: a scim2-server, a directory for zsc, the users and groups seeded on
+//! the server that zsc must never touch, and the checks that read the server directly.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use super::desired::Desired;
 use super::server::{Patch, Scim2Server};
-use super::{ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA};
-use crate::harness::Env;
+use super::{ATTRS, ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA};
+use crate::harness::{Env, Run};
 
 /// One scenario: a scim2-server, a directory for zsc, and the objects seeded on the server
 /// that zsc must never touch.
 pub(super) struct Interop {
     pub(super) env: Env,
     pub(super) server: Scim2Server,
+    pub(super) patch: Patch,
     /// `/Users/{id}` or `/Groups/{id}` of each unmanaged object, with its JSON when seeded.
     pub(super) outsiders: Vec<(String, Value)>,
 }
@@ -25,6 +29,7 @@ impl Interop {
         let mut it = Interop {
             env,
             server,
+            patch,
             outsiders: Vec::new(),
         };
         let one = it.create(
@@ -124,6 +129,191 @@ impl Interop {
             .find(|g| g["displayName"] == name)
             .unwrap_or_else(|| panic!("no group {name} on the server"))
     }
+
+    pub(super) fn write_config(&self, desired: &Desired) {
+        self.env
+            .write("zsc.yaml", &desired.yaml(&self.server.base_url));
+    }
+
+    /// Run zsc; on an unexpected exit code, fail with its output and the server's log.
+    #[track_caller]
+    pub(super) fn zsc(&self, step: &str, args: &[&str], code: i32) -> Run {
+        let run = self.env.zsc(args);
+        assert_eq!(
+            run.code,
+            code,
+            "{step}: `zsc {}` exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}\nscim2-server \
+             log (end):\n{}",
+            args.join(" "),
+            run.code,
+            run.stdout,
+            run.stderr,
+            self.server.log_tail(15)
+        );
+        run
+    }
+
+    /// Plan `desired`: it must have changes and show each of `expected`.
+    #[track_caller]
+    pub(super) fn plan_shows(&self, desired: &Desired, step: &str, expected: &[&str]) -> Run {
+        self.write_config(desired);
+        let run = self.zsc(step, &["plan", "--detailed-exitcode"], 2);
+        for needle in expected {
+            assert!(
+                run.stdout.contains(needle),
+                "{step}: the plan lacks {needle:?}:\n{}",
+                run.stdout
+            );
+        }
+        run
+    }
+
+    /// Apply `desired`, check the server holds exactly it, and that a second plan is empty.
+    #[track_caller]
+    pub(super) fn converge(&self, desired: &Desired, step: &str) {
+        self.write_config(desired);
+        self.zsc(step, &["apply", "--auto-approve"], 0);
+        self.assert_live(desired, step);
+        let again = self.zsc(
+            &format!("{step} (second plan)"),
+            &["plan", "--detailed-exitcode"],
+            0,
+        );
+        assert!(
+            again.stdout.contains("No changes."),
+            "{step}: {}",
+            again.stdout
+        );
+    }
+
+    /// The outsiders are exactly as seeded.
+    #[track_caller]
+    pub(super) fn assert_outsiders_untouched(&self, step: &str) {
+        for (path, seeded) in &self.outsiders {
+            let (status, now) = self.scim("GET", path, None);
+            assert_eq!(status, 200, "{step}: unmanaged {path} is gone: {now}");
+            assert_same(&now, seeded, &format!("{step}: unmanaged {path}"));
+        }
+    }
+
+    /// The server holds exactly `desired`, the outsiders untouched, nothing twice.
+    #[track_caller]
+    pub(super) fn assert_live(&self, desired: &Desired, step: &str) {
+        let outsider_ids: BTreeSet<&str> = self
+            .outsiders
+            .iter()
+            .filter_map(|(path, _)| path.rsplit('/').next())
+            .collect();
+        let users = self.list("Users");
+        let groups = self.list("Groups");
+        let user_name_of: BTreeMap<&str, &str> = users
+            .iter()
+            .map(|u| {
+                (
+                    u["id"].as_str().unwrap_or(""),
+                    u["userName"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let ours: Vec<&Value> = users
+            .iter()
+            .filter(|u| !outsider_ids.contains(u["id"].as_str().unwrap_or("")))
+            .collect();
+        let mut live_names: Vec<String> = ours
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap_or("").to_lowercase())
+            .collect();
+        live_names.sort();
+        let mut want_names: Vec<String> = desired
+            .users
+            .iter()
+            .chain(&desired.disabled)
+            .map(|u| u.name.to_lowercase())
+            .collect();
+        want_names.sort();
+        assert_eq!(live_names, want_names, "{step}: the users on the server");
+        for want in desired.users.iter().chain(&desired.disabled) {
+            let live = ours
+                .iter()
+                .find(|u| {
+                    u["userName"].as_str().map(str::to_lowercase) == Some(want.name.to_lowercase())
+                })
+                .expect("listed");
+            assert_eq!(
+                live["active"].as_bool().unwrap_or(true),
+                want.active,
+                "{step}: {}.active in {live:#}",
+                want.name
+            );
+            for attr in ATTRS {
+                assert_eq!(
+                    live_attr(live, attr).as_deref(),
+                    want.live.get(attr).map(String::as_str),
+                    "{step}: {}.{attr} in {live:#}",
+                    want.name
+                );
+            }
+            assert!(
+                live.get("department").is_none(),
+                "{step}: {} has a top-level `department`, which the core User schema does not \
+                 have: {live:#}",
+                want.name
+            );
+        }
+
+        let ours: Vec<&Value> = groups
+            .iter()
+            .filter(|g| !outsider_ids.contains(g["id"].as_str().unwrap_or("")))
+            .collect();
+        let mut live_names: Vec<&str> = ours
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap_or(""))
+            .collect();
+        live_names.sort();
+        let mut want_names: Vec<&str> = desired.groups.iter().map(|g| g.name.as_str()).collect();
+        want_names.sort();
+        assert_eq!(live_names, want_names, "{step}: the groups on the server");
+        for want in &desired.groups {
+            let live = ours
+                .iter()
+                .find(|g| g["displayName"] == want.name.as_str())
+                .expect("listed");
+            let mut members: Vec<String> = live["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    let id = m["value"].as_str().unwrap_or("");
+                    user_name_of
+                        .get(id)
+                        .map_or_else(|| format!("<no user {id}>"), |n| n.to_lowercase())
+                })
+                .collect();
+            members.sort();
+            let mut expected: Vec<String> = want.members.iter().map(|m| m.to_lowercase()).collect();
+            expected.sort();
+            assert_eq!(members, expected, "{step}: members of {}", want.name);
+        }
+        self.assert_outsiders_untouched(step);
+        if self.patch == Patch::Unsupported {
+            assert_eq!(
+                self.server.requests("PATCH"),
+                0,
+                "{step}: zsc sent PATCH to a server whose /ServiceProviderConfig says it has none"
+            );
+        }
+    }
+
+    /// Every user and group on the server, by path, normalised.
+    pub(super) fn everything(&self) -> BTreeMap<String, Value> {
+        let mut all = BTreeMap::new();
+        for resource in ["Users", "Groups"] {
+            for item in self.list(resource) {
+                all.insert(format!("/{resource}/{}", id(&item)), normalised(&item));
+            }
+        }
+        all
+    }
 }
 
 pub(super) fn id(resource: &Value) -> String {
@@ -131,6 +321,30 @@ pub(super) fn id(resource: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no id in {resource}"))
         .to_owned()
+}
+
+/// A managed attribute as the server holds it (`email`: the primary email's value).
+fn live_attr(user: &Value, attr: &str) -> Option<String> {
+    let value = match attr {
+        "display_name" => &user["displayName"],
+        "given_name" => &user["name"]["givenName"],
+        "family_name" => &user["name"]["familyName"],
+        "email" => {
+            let emails = user["emails"].as_array().cloned().unwrap_or_default();
+            let primary: Vec<&Value> = emails.iter().filter(|e| e["primary"] == true).collect();
+            assert!(primary.len() <= 1, "more than one primary email: {user:#}");
+            let chosen = match primary.as_slice() {
+                [one] => Some(*one),
+                _ if emails.len() == 1 => emails.first(),
+                _ => None,
+            };
+            return chosen.and_then(|e| e["value"].as_str()).map(str::to_owned);
+        }
+        "department" => &user[ENTERPRISE]["department"],
+        "external_id" => &user["externalId"],
+        other => panic!("unknown attribute {other}"),
+    };
+    value.as_str().map(str::to_owned)
 }
 
 /// A resource without what changes on every write (`meta.lastModified`, `meta.version`), with
@@ -145,4 +359,23 @@ pub(super) fn normalised(resource: &Value) -> Value {
         emails.sort_by_key(Value::to_string);
     }
     v
+}
+
+#[track_caller]
+pub(super) fn assert_same(actual: &Value, expected: &Value, what: &str) {
+    let (a, e) = (normalised(actual), normalised(expected));
+    if a == e {
+        return;
+    }
+    let empty = serde_json::Map::new();
+    let (ao, eo) = (
+        a.as_object().unwrap_or(&empty),
+        e.as_object().unwrap_or(&empty),
+    );
+    let differing: BTreeSet<&String> = ao
+        .keys()
+        .chain(eo.keys())
+        .filter(|k| ao.get(*k) != eo.get(*k))
+        .collect();
+    panic!("{what} changed at {differing:?}\nexpected:\n{e:#}\nactual:\n{a:#}");
 }

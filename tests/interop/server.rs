@@ -81,6 +81,12 @@ impl Scim2Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How many requests with `method` the server has answered so far.
+    pub fn requests(&self, method: &str) -> usize {
+        let needle = format!("\"{method} /v2/");
+        self.log().lines().filter(|l| l.contains(&needle)).count()
+    }
+
     /// The last `n` lines of the log, for failure messages.
     pub fn log_tail(&self, n: usize) -> String {
         let log = self.log();
