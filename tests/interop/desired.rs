@@ -42,6 +42,12 @@ impl User {
         }
     }
 
+    /// The server holds `value` for `attr` without the YAML declaring it.
+    pub(super) fn holds(mut self, attr: &'static str, value: &str) -> User {
+        self.live.insert(attr, value.to_owned());
+        self
+    }
+
     /// Stop declaring `attr`: the server keeps what it holds.
     pub(super) fn undeclare(&mut self, attr: &'static str) {
         self.declared.remove(attr);

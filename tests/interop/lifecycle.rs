@@ -10,7 +10,7 @@ use super::server::Patch;
 use crate::harness::{Env, TOKEN_ENV};
 
 /// Steps 1 to 6 of the lifecycle: create, no-op, update and clear every attribute (but
-/// `department`, see `mod.rs`), leave undeclared attributes alone, rename, change
+/// `department`, see `attributes.rs`), leave undeclared attributes alone, rename, change
 /// members, disable, deprovision by disabling and by deleting, delete a group, plan drift
 /// back, adopt everything after losing state, import into an empty plan.
 fn lifecycle(patch: Patch) {

@@ -9,10 +9,12 @@
 //!
 //! Most scenarios run twice: against the server as it ships (PATCH supported) and with
 //! `patch.supported: false` in its `/ServiceProviderConfig` (it then answers PATCH with 501, so
-//! zsc must update with GET + PUT). The lifecycle declares no `department`: zsc's handling of
-//! it is a known defect on this server, which would stop every later step. `behaviour.rs` pins
+//! zsc must update with GET + PUT). Where a known zsc defect would stop a scenario early, the
+//! defect has a scenario of its own in `attributes.rs` (the lifecycle declares no `department`,
+//! which has scenarios of its own), so that each failure names one cause. `behaviour.rs` pins
 //! down how this server answers where SCIM servers differ.
 
+mod attributes;
 mod behaviour;
 mod desired;
 mod fixture;
