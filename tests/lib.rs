@@ -14,5 +14,6 @@ mod gitops;
 mod guardrails;
 mod identity;
 mod import;
+mod interop;
 mod reliability;
 mod servers;
