@@ -269,7 +269,7 @@ fn same_named_groups_are_an_ambiguity_reported_by_id_and_left_alone() {
     env.zsc(&["plan"])
         .code(1)
         .stdout_has(&format!(
-            "2 live groups share the name `Support` (ids `{one}`, `{two}`); zsc adopts neither and changes nothing about them"
+            "ambiguous: 2 live groups share the name `Support` (ids `{one}`, `{two}`); zsc adopts neither and changes nothing about them"
         ));
     env.zsc(&["apply", "--auto-approve"]).code(1);
     assert!(env.members_of("Support").is_empty());

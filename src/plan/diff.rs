@@ -353,7 +353,7 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
                     self.tenant,
                     &address,
                     format!(
-                        "{} live {kind}s share the name `{name}` (ids {}); zsc adopts neither and \
+                        "ambiguous: {} live {kind}s share the name `{name}` (ids {}); zsc adopts neither and \
                          changes nothing about them: rename or delete all but one on the server",
                         many.len(),
                         self.ids(many)

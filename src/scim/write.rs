@@ -521,7 +521,7 @@ fn ambiguous<'a>(
 ) -> ScimError {
     let ids: Vec<String> = ids.map(|id| format!("`{id}`")).collect();
     ScimError::Setup(format!(
-        "{n} live {kind}s share the name `{name}` (ids {}); zsc adopts neither: rename or delete \
+        "ambiguous: {n} live {kind}s share the name `{name}` (ids {}); zsc adopts neither: rename or delete \
          all but one on the server",
         ids.join(", ")
     ))

@@ -9,8 +9,8 @@ use super::fixture::{id, Interop};
 use super::server::Patch;
 use crate::harness::{Env, TOKEN_ENV};
 
-/// Steps 1 to 6 of the lifecycle: create, no-op, update and clear every attribute (but
-/// `department`, see `attributes.rs`), leave undeclared attributes alone, rename, change
+/// Steps 1 to 6 of the lifecycle: create, no-op, update and clear every attribute zsc
+/// manages, leave undeclared attributes alone, rename, change
 /// members, disable, deprovision by disabling and by deleting, delete a group, plan drift
 /// back, adopt everything after losing state, import into an empty plan.
 fn lifecycle(patch: Patch) {
@@ -31,6 +31,7 @@ fn lifecycle(patch: Patch) {
                 ("given_name", first),
                 ("family_name", last),
                 ("email", &email),
+                ("department", "Engineering"),
                 ("external_id", eid),
             ],
         )
@@ -77,6 +78,7 @@ fn lifecycle(patch: Patch) {
         ann.set("given_name", "Anne");
         ann.set("family_name", "Archer-Bell");
         ann.set("email", "anne.archer-bell@example.com");
+        ann.set("department", "Research");
         ann.set("external_id", "E-2001");
     }
     it.plan_shows(
@@ -97,6 +99,7 @@ fn lifecycle(patch: Patch) {
         "given_name",
         "family_name",
         "email",
+        "department",
         "external_id",
     ] {
         d.user("bob@example.com").set(attr, "");

@@ -9,10 +9,10 @@
 //!
 //! Most scenarios run twice: against the server as it ships (PATCH supported) and with
 //! `patch.supported: false` in its `/ServiceProviderConfig` (it then answers PATCH with 501, so
-//! zsc must update with GET + PUT). Where a known zsc defect would stop a scenario early, the
-//! defect has a scenario of its own in `attributes.rs` (the lifecycle declares no `department`,
-//! which has scenarios of its own), so that each failure names one cause. `behaviour.rs` pins
-//! down how this server answers where SCIM servers differ.
+//! zsc must update with GET + PUT). Each defect this server once showed has a scenario of its
+//! own in `attributes.rs`, so that a failure names one cause; the lifecycle in `lifecycle.rs`
+//! covers every attribute zsc manages. `behaviour.rs` pins down how this server answers where
+//! SCIM servers differ.
 
 mod attributes;
 mod behaviour;
