@@ -244,15 +244,26 @@ enum Match<'a, R> {
     Conflict,
 }
 
-/// A state record a desired object takes: by its own name, else by its `renamed_from`.
+/// A state record a desired object takes: by its own name, else by its `renamed_from`, unless
+/// another desired object takes that record already (by its own name, which wins, or by an
+/// earlier `renamed_from`; validation refuses both, and the planner holds to it anyway).
 fn record_for<'m, R>(
     records: &'m std::collections::BTreeMap<String, R>,
     name: &str,
     renamed_from: Option<&str>,
+    declared: &HashSet<Cow<'_, str>>,
+    taken: &HashSet<&str>,
 ) -> Option<(&'m str, &'m R)> {
     let own = records.get_key_value(folded(name).as_ref());
-    own.or_else(|| renamed_from.and_then(|from| records.get_key_value(folded(from).as_ref())))
-        .map(|(k, r)| (k.as_str(), r))
+    own.or_else(|| {
+        let from = folded(renamed_from?);
+        if declared.contains(&from) {
+            return None;
+        }
+        records.get_key_value(from.as_ref())
+    })
+    .filter(|(k, _)| !taken.contains(k.as_str()))
+    .map(|(k, r)| (k.as_str(), r))
 }
 
 /// What a live object is to the planner, for users and groups alike.
@@ -304,11 +315,14 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
 
     /// Match the desired object `name` (with its `renamed_from`), given the state record it
     /// takes, if any.
+    /// `claimed`: live objects (by position) that earlier desired objects already took; a
+    /// name never adopts one of those a second time.
     fn find<'m, R: Record>(
         &self,
         name: &str,
         renamed_from: Option<&str>,
         record: Option<(&'m str, &'m R)>,
+        claimed: &[bool],
         conflicts: &mut Vec<Conflict>,
     ) -> Match<'m, R> {
         let kind = T::KIND;
@@ -316,6 +330,19 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
         let mut note = None;
         if let Some((key, record)) = record {
             if let Some(&at) = self.by_id.get(record.id()) {
+                if claimed.get(at as usize).copied().unwrap_or(false) {
+                    conflicts.push(Conflict::new(
+                        self.tenant,
+                        &address,
+                        format!(
+                            "state records {kind} id `{}` under two names (`{}` among them); \
+                             zsc will not act on it twice: keep one with `zsc state rm`",
+                            record.id(),
+                            record.name()
+                        ),
+                    ));
+                    return Match::Conflict;
+                }
                 return Match::Managed { record, key, at };
             }
             note = Some(format!(
@@ -324,7 +351,14 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
                 record.id()
             ));
         }
-        let candidates = self.names.get(name);
+        let free = |positions: &[u32]| -> Vec<u32> {
+            positions
+                .iter()
+                .copied()
+                .filter(|&i| !claimed.get(i as usize).copied().unwrap_or(false))
+                .collect()
+        };
+        let candidates = free(self.names.get(name));
         if let Some(&held) = candidates
             .iter()
             .find(|&&i| self.held.contains_key(self.objects[i as usize].id()))
@@ -345,7 +379,7 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
             ));
             return Match::Conflict;
         }
-        match candidates {
+        match candidates.as_slice() {
             [] => {}
             [one] => return Match::Adopted { at: *one, note },
             many => {
@@ -365,11 +399,8 @@ impl<'a, T: Object> Matcher<'_, 'a, T> {
         let Some(from) = renamed_from else {
             return Match::Create { note };
         };
-        let unheld: Vec<u32> = self
-            .names
-            .get(from)
-            .iter()
-            .copied()
+        let unheld: Vec<u32> = free(self.names.get(from))
+            .into_iter()
             .filter(|&i| !self.held.contains_key(self.objects[i as usize].id()))
             .collect();
         match unheld.as_slice() {
@@ -499,11 +530,19 @@ impl TenantDiff<'_> {
         let deactivate_deletes = input.dialect.spec().deactivate_deletes;
         let mut resolved = HashMap::with_capacity(input.desired.users.len());
         let mut taken: HashSet<&str> = HashSet::new();
+        let declared: HashSet<Cow<'_, str>> = input
+            .desired
+            .users
+            .iter()
+            .map(|u| folded(&u.user_name))
+            .collect();
         for want in &input.desired.users {
             let record = record_for(
                 &input.managed.users,
                 &want.user_name,
                 want.renamed_from.as_deref(),
+                &declared,
+                &taken,
             );
             if let Some((key, _)) = record {
                 taken.insert(key);
@@ -512,6 +551,7 @@ impl TenantDiff<'_> {
                 &want.user_name,
                 want.renamed_from.as_deref(),
                 record,
+                &self.claimed_users,
                 &mut self.conflicts,
             );
             let state = match found {
@@ -543,7 +583,9 @@ impl TenantDiff<'_> {
             let Some(&at) = ix.users_by_id.get(record.id.as_str()) else {
                 continue; // gone live: the fold drops it from state
             };
-            self.claimed_users[at as usize] = true;
+            if std::mem::replace(&mut self.claimed_users[at as usize], true) {
+                continue; // another record or a desired user holds it already
+            }
             self.remove_user(input, record, ix.user(at));
         }
         resolved
@@ -715,6 +757,12 @@ impl TenantDiff<'_> {
             address: group_address,
         };
         let mut taken: HashSet<&str> = HashSet::new();
+        let declared: HashSet<Cow<'_, str>> = input
+            .desired
+            .groups
+            .iter()
+            .map(|g| folded(&g.name))
+            .collect();
         // Names a rename or delete frees, and the change that frees them.
         let mut released: HashMap<String, String> = HashMap::new();
         let mut creates: Vec<(String, usize)> = Vec::new();
@@ -736,6 +784,8 @@ impl TenantDiff<'_> {
                 &input.managed.groups,
                 &want.name,
                 want.renamed_from.as_deref(),
+                &declared,
+                &taken,
             );
             if let Some((key, _)) = record {
                 taken.insert(key);
@@ -744,6 +794,7 @@ impl TenantDiff<'_> {
                 &want.name,
                 want.renamed_from.as_deref(),
                 record,
+                &self.claimed_groups,
                 &mut self.conflicts,
             );
             let (at, managed, note) = match found {
@@ -828,7 +879,9 @@ impl TenantDiff<'_> {
             let Some(&at) = ix.groups_by_id.get(record.id.as_str()) else {
                 continue; // gone live: the fold drops it from state
             };
-            self.claimed_groups[at as usize] = true;
+            if std::mem::replace(&mut self.claimed_groups[at as usize], true) {
+                continue; // another record or a desired group holds it already
+            }
             let live = ix.group(at);
             let address = group_address(t, &record.name);
             released.insert(folded(&live.name).into_owned(), address.clone());

@@ -641,3 +641,160 @@ proptest! {
         prop_assert!(plan_state(&DesiredTenant::default(), &state, &live).is_empty());
     }
 }
+
+prop_compose! {
+    /// A tenant after a messy history: live names that collide (case variants, duplicates),
+    /// state records whose objects were renamed outside zsc or are gone, desired objects with
+    /// and without `renamed_from`.
+    fn arb_messy()(
+        live_users in proptest::collection::vec((0usize..6, any::<bool>()), 0..8),
+        live_groups in proptest::collection::vec((0usize..4, proptest::collection::vec(0usize..8, 0..4)), 0..6),
+        managed_users in proptest::collection::vec((0usize..10, 0usize..6), 0..5),
+        managed_groups in proptest::collection::vec((0usize..8, 0usize..4), 0..4),
+        desired_users in proptest::collection::vec((0usize..6, proptest::option::of(0usize..6)), 0..6),
+        desired_groups in proptest::collection::vec((0usize..4, proptest::option::of(0usize..4), proptest::collection::vec(0usize..6, 0..4)), 0..4),
+    ) -> (DesiredTenant, TenantState, LiveTenant) {
+        let user_name = |i: usize, upper: bool| {
+            let n = format!("u{i}@x.com");
+            if upper { n.to_uppercase() } else { n }
+        };
+        let mut live = LiveTenant::default();
+        for (i, (n, upper)) in live_users.iter().enumerate() {
+            live.users.push(live_user(&format!("id{i}"), &user_name(*n, *upper)));
+        }
+        for (i, (n, members)) in live_groups.iter().enumerate() {
+            live.groups.push(LiveGroup {
+                id: format!("gid{i}"),
+                name: if i % 2 == 0 { format!("G{n}") } else { format!("g{n}") },
+                members: members.iter().map(|m| format!("id{m}")).collect(),
+            });
+        }
+        let mut managed = TenantState::default();
+        for (id, n) in managed_users {
+            let name = user_name(n, false);
+            managed.users.insert(folded(&name).into_owned(), ManagedUser {
+                id: format!("id{id}"),
+                user_name: name,
+                active: true,
+                attrs: UserAttrs::default(),
+                protect: false,
+                wrote: None,
+            });
+        }
+        for (id, n) in managed_groups {
+            let name = format!("G{n}");
+            managed.groups.insert(folded(&name).into_owned(), ManagedGroup {
+                id: format!("gid{id}"),
+                name,
+                members: Vec::new(),
+                protect: false,
+                wrote: None,
+            });
+        }
+        let mut desired = DesiredTenant::default();
+        let mut seen = std::collections::HashSet::new();
+        for (n, from) in desired_users {
+            if !seen.insert(n) { continue; }
+            let mut u = user(&user_name(n, false));
+            u.renamed_from = from.filter(|f| *f != n).map(|f| user_name(f, false));
+            desired.users.push(u);
+        }
+        let declared: Vec<String> = desired.users.iter().map(|u| u.user_name.clone()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for (n, from, members) in desired_groups {
+            if !seen.insert(n) { continue; }
+            let mut g = group(&format!("G{n}"), &[]);
+            g.renamed_from = from.filter(|f| *f != n).map(|f| format!("G{f}"));
+            g.members = members.iter().filter_map(|m| declared.get(*m).cloned()).collect();
+            g.members.dedup();
+            desired.groups.push(g);
+        }
+        (desired, managed, live)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// The identity rule (DESIGN.md): no plan changes or deletes an object whose id state does
+    /// not hold, unless the plan calls it an adoption; no change names an id that is not live;
+    /// and no two changes adopt or act on the same live object.
+    #[test]
+    fn no_plan_touches_an_object_state_does_not_hold_unless_it_adopts_it(
+        (desired, managed, live) in arb_messy(),
+    ) {
+        let plan = plan_one(&desired, &managed, &live, Dialect::Scim, RemoveUserAction::Delete);
+        let held: std::collections::HashSet<&str> = managed
+            .users
+            .values()
+            .map(|u| u.id.as_str())
+            .chain(managed.groups.values().map(|g| g.id.as_str()))
+            .collect();
+        let live_ids: std::collections::HashSet<&str> = live
+            .users
+            .iter()
+            .map(|u| u.id.as_str())
+            .chain(live.groups.iter().map(|g| g.id.as_str()))
+            .collect();
+        let adopted: std::collections::HashSet<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Adopt)
+            .filter_map(|c| c.id.as_deref())
+            .collect();
+        let mut acted_on = std::collections::HashSet::new();
+        for c in &plan.changes {
+            let Some(id) = c.id.as_deref() else { continue };
+            prop_assert!(live_ids.contains(id), "{} names `{id}`, which is not live", c.address);
+            match c.object {
+                ObjectKind::User | ObjectKind::Group => {
+                    prop_assert!(
+                        held.contains(id) || c.action == Action::Adopt,
+                        "{} {:?} acts on `{id}`, which state does not hold", c.address, c.action
+                    );
+                    prop_assert!(acted_on.insert(id), "two changes act on `{id}`");
+                }
+                ObjectKind::Membership => {
+                    prop_assert!(
+                        held.contains(id) || adopted.contains(id),
+                        "{} changes the members of `{id}`, which state does not hold", c.address
+                    );
+                }
+            }
+        }
+        // Conflicts leave their objects alone: nothing else names them.
+        for conflict in &plan.conflicts {
+            prop_assert!(
+                plan.changes.iter().all(|c| c.address != conflict.address),
+                "{} is both refused and changed", conflict.address
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// After a messy history too, applying a plan (one without conflicts, which apply refuses)
+    /// and planning again yields no changes.
+    #[test]
+    fn a_messy_tenant_converges_in_one_apply((desired, managed, mut live) in arb_messy()) {
+        let mut state = State::new();
+        if !managed.users.is_empty() || !managed.groups.is_empty() {
+            state.tenants.insert("t".into(), managed);
+        }
+        let plan = plan_one(
+            &desired,
+            state.tenants.get("t").unwrap_or(&TenantState::default()),
+            &live,
+            Dialect::Scim,
+            RemoveUserAction::Delete,
+        );
+        prop_assume!(plan.conflicts.is_empty());
+        simulate(&plan, &mut live, &mut state);
+        let tenant = state.tenants.get("t").cloned().unwrap_or_default();
+        let refreshed = refresh::refresh_tenant(&tenant, &live);
+        let again = plan_one(&desired, &refreshed, &live, Dialect::Scim, RemoveUserAction::Delete);
+        prop_assert!(again.is_empty(), "second plan: {:?}", addresses(&again));
+    }
+}
