@@ -23,10 +23,15 @@ pub mod cli;
 pub mod config;
 pub mod dialect;
 pub mod emulator;
+pub mod error;
+pub mod fsx;
 pub mod model;
+pub mod ops;
 pub mod par;
 pub mod plan;
 pub mod render;
 pub mod scim;
 pub mod secret;
 pub mod state;
+
+pub use error::Error;

@@ -74,7 +74,8 @@ pub struct ApplyReport {
     pub outcomes: Vec<Outcome>,
     pub interrupted: bool,
     pub elapsed: Duration,
-    /// HTTP requests sent, per tenant, retries included.
+    /// HTTP requests the run's clients sent, across tenants and retries included (a refresh
+    /// before the apply counts too).
     pub requests: u64,
     /// A change was done remotely but could not be recorded: the apply stopped there.
     pub record_error: Option<String>,

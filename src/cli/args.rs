@@ -92,13 +92,51 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
-    /// Concurrent requests per tenant [default: per tenant kind].
-    #[arg(long)]
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How tenants are read: shared by `refresh`, `plan` and `apply`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Requests in flight at once per tenant [default: the tenant's `parallelism`, else its
+    /// kind's].
+    #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
     /// Go on when a listing stays short of the count the server reports and a declared or
     /// managed object cannot be found (for a server whose count is simply wrong).
     #[arg(long)]
     pub accept_listing_gap: bool,
+}
+
+impl ReadArgs {
+    pub fn settings(&self) -> crate::ops::ReadSettings {
+        crate::ops::ReadSettings {
+            parallelism: self.parallelism,
+            accept_listing_gap: self.accept_listing_gap,
+        }
+    }
+}
+
+/// The destroy guards, raised for one run: shared by `plan` and `apply`.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// Allow this many disables and deletes for this run (overrides `max_destroy`).
+    #[arg(long, value_name = "N")]
+    pub max_destroy: Option<usize>,
+    /// Allow disabling or deleting this share (percent) of a tenant's managed objects for this
+    /// run (overrides `max_destroy_percent`).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_destroy_percent: Option<f64>,
+}
+
+impl GuardArgs {
+    pub fn flags(&self) -> crate::ops::LimitFlags {
+        crate::ops::LimitFlags {
+            max_destroy: self.max_destroy,
+            max_destroy_percent: self.max_destroy_percent,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -119,20 +157,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Allow this many disables and deletes for this run (overrides `max_destroy`).
-    #[arg(long, value_name = "N")]
-    pub max_destroy: Option<usize>,
-    /// Allow disabling or deleting this share (percent) of a tenant's managed objects for this
-    /// run (overrides `max_destroy_percent`).
-    #[arg(long, value_name = "PERCENT")]
-    pub max_destroy_percent: Option<f64>,
-    /// Concurrent requests per tenant for the refresh [default: per tenant kind].
-    #[arg(long)]
-    pub parallelism: Option<usize>,
-    /// Go on when a listing stays short of the count the server reports and a declared or
-    /// managed object cannot be found (for a server whose count is simply wrong).
-    #[arg(long)]
-    pub accept_listing_gap: bool,
+    #[command(flatten)]
+    pub guards: GuardArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -142,23 +170,13 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Changes in flight at once [default: per tenant kind].
-    #[arg(long)]
-    pub parallelism: Option<usize>,
     /// Apply only these objects (and what they depend on).
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
-    /// Allow this many disables and deletes for this run (overrides `max_destroy`).
-    #[arg(long, value_name = "N")]
-    pub max_destroy: Option<usize>,
-    /// Allow disabling or deleting this share (percent) of a tenant's managed objects for this
-    /// run (overrides `max_destroy_percent`).
-    #[arg(long, value_name = "PERCENT")]
-    pub max_destroy_percent: Option<f64>,
-    /// Go on when a listing stays short of the count the server reports and a declared or
-    /// managed object cannot be found (for a server whose count is simply wrong).
-    #[arg(long)]
-    pub accept_listing_gap: bool,
+    #[command(flatten)]
+    pub guards: GuardArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -172,8 +190,9 @@ pub struct ImportArgs {
     /// Overwrite the file if it exists.
     #[arg(long)]
     pub force: bool,
-    /// Concurrent requests per tenant [default: per tenant kind].
-    #[arg(long)]
+    /// Requests in flight at once per tenant [default: the tenant's `parallelism`, else its
+    /// kind's].
+    #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
 }
 
@@ -185,6 +204,17 @@ pub enum Format {
     Json,
     /// A pull-request comment: summary first, tables of counts, folded diffs.
     Markdown,
+}
+
+impl Format {
+    /// The view it names.
+    pub fn view(self) -> crate::render::View {
+        match self {
+            Format::Text => crate::render::View::Text,
+            Format::Json => crate::render::View::Json,
+            Format::Markdown => crate::render::View::Markdown,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,12 @@
-//! The command line: flags are parsed into [`args`], resolved once, and each command wires the
-//! layers (config, state, scim, plan, apply, render) together.
+//! The command line: flags are parsed into [`args`] (exactly as typed), resolved once into the
+//! workflow layer's settings, and each command calls one function of [`crate::ops`] and hands
+//! its result to a view. Nothing below this layer sees a clap type, and nothing here decides
+//! what a command does.
 
 pub mod args;
 mod commands;
-mod import;
 mod output;
 mod progress;
-mod show;
-mod state_commands;
-mod targets;
-mod tenants;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -49,16 +46,6 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
-/// An error already worded for the person reading it.
-#[derive(Debug)]
-pub struct Failure(pub String);
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure(e.to_string())
-    }
-}
-
 /// Run zsc with these arguments (the first is the program name). Re-entrant: tests call it
 /// more than once in one process.
 pub fn run<I, T>(args: I) -> ExitStatus
@@ -94,9 +81,13 @@ where
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(status) => status,
-        Err(Failure(message)) => {
-            out.error(&message);
-            ExitStatus::Failure
+        Err(error) => {
+            out.report(&error);
+            if error.exit_code() == ExitStatus::Interrupted.code() {
+                ExitStatus::Interrupted
+            } else {
+                ExitStatus::Failure
+            }
         }
     }
 }

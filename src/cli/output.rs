@@ -60,11 +60,15 @@ impl Output {
     }
 
     pub fn error(&self, text: &str) {
-        // Config diagnostics already start with `error:`.
-        if text.starts_with("error") {
-            eprintln!("{text}");
-        } else {
-            eprintln!("{} {text}", self.err.paint(Tone::Error, "error:"));
+        eprintln!("{} {text}", self.err.paint(Tone::Error, "error:"));
+    }
+
+    /// How a command failed, as the error says it is shown.
+    pub fn report(&self, error: &crate::error::Error) {
+        match error.message() {
+            Some(crate::error::Message::Diagnostics(text)) => eprintln!("{text}"),
+            Some(crate::error::Message::Error(text)) => self.error(&text),
+            None => {}
         }
     }
 }

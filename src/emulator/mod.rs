@@ -244,10 +244,12 @@ pub async fn serve(
                         path: path.clone(),
                         source: std::io::Error::other(e),
                     })?;
-                persist::write_atomic(path, &bytes).map_err(|source| EmulatorError::WriteData {
-                    path: path.clone(),
-                    source,
-                })?;
+                crate::fsx::write_atomic(path, &bytes, crate::fsx::Mode::Private).map_err(
+                    |source| EmulatorError::WriteData {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
                 store
             }
         },

@@ -6,8 +6,7 @@
 //! disk, and a save that finds a newer version already written returns at once. Blocking I/O;
 //! async callers run [`Persister::save`] on a blocking thread.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -70,10 +69,12 @@ impl Persister {
                 })?;
             (bytes, store.version())
         };
-        write_atomic(&self.path, &bytes).map_err(|source| EmulatorError::WriteData {
-            path: self.path.clone(),
-            source,
-        })?;
+        crate::fsx::write_atomic(&self.path, &bytes, crate::fsx::Mode::Private).map_err(
+            |source| EmulatorError::WriteData {
+                path: self.path.clone(),
+                source,
+            },
+        )?;
         *written = current;
         Ok(())
     }
@@ -86,36 +87,4 @@ struct FileIn<'a> {
     users: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     groups: Vec<&'a RawValue>,
-}
-
-/// Write `bytes` to `path` so that a reader sees the old or the new content, never a mix.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the data file path names no file"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable. Directories cannot be opened for sync everywhere;
-        // where they cannot, the rename is as durable as the platform makes it.
-        if let Ok(dir) = File::open(&dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

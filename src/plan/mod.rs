@@ -5,6 +5,7 @@
 
 pub mod change;
 pub mod diff;
+pub mod file;
 pub mod graph;
 pub mod guard;
 pub mod import;

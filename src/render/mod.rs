@@ -4,6 +4,7 @@
 //! Renderers are pure functions into a `String`; the CLI decides where it goes. Colors come from
 //! one stylesheet, decided once per stream.
 
+pub mod apply;
 pub mod markdown;
 pub mod state;
 pub mod text;
@@ -11,6 +12,26 @@ pub mod text;
 use owo_colors::{OwoColorize, Style};
 
 use crate::plan::Action;
+
+/// The views of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Terraform-style diff for people.
+    Text,
+    /// The plan document (a saved plan's content) for machines: `docs/plan-json.md`.
+    Json,
+    /// A pull-request comment.
+    Markdown,
+}
+
+/// A plan in `view`, as `zsc plan` and `zsc show` print it.
+pub fn plan(plan: &crate::plan::Plan, view: View, styles: Styles) -> String {
+    match view {
+        View::Text => text::plan(plan, styles),
+        View::Markdown => markdown::plan(plan),
+        View::Json => String::from_utf8(crate::plan::file::to_bytes(plan)).unwrap_or_default(),
+    }
+}
 
 /// The stylesheet: every color zsc prints comes from here.
 #[derive(Clone, Copy, Debug)]

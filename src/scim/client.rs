@@ -33,7 +33,8 @@ pub struct ClientOptions {
     pub page_size: Option<usize>,
     /// Requests per second; `None` uses the dialect's documented limit.
     pub rate_limit: Option<f64>,
-    /// Concurrent requests for listings.
+    /// Requests in flight at once to this tenant, whatever sends them (listings, look-ups,
+    /// writes).
     pub parallelism: usize,
     /// Limit for one request, from sending to the last byte of the answer.
     pub timeout: Duration,

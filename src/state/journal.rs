@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::fs::{fsync_dir, write_private};
+use super::error::StateError;
 use super::model::{State, StateOp};
-use super::store::{fsync_dir, unique_sibling, write_private, StateError};
+use crate::fsx::unique_sibling;
 
 /// The first line of a journal: the state its entries continue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::store::{create_private_dir, private, StateError};
+use super::error::fs::create_private_dir;
+use super::error::StateError;
+use crate::fsx::private;
 
 /// Who holds (or last held) the state lock. Written as JSON into the lock file while held.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

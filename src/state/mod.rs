@@ -3,17 +3,19 @@
 //! [`model`] is the content; [`store`] loads and saves it atomically, keeps a backup, guards it
 //! with a lock and journals completed remote changes so that a crash loses nothing.
 
+pub mod error;
 pub mod journal;
 pub mod lock;
 pub mod model;
 pub mod store;
 
+pub use error::StateError;
 pub use journal::Journal;
 pub use lock::{LockInfo, StateLock};
 pub use model::{
     ManagedGroup, ManagedUser, State, StateOp, TenantState, Wrote, STATE_FORMAT_VERSION,
 };
-pub use store::{Loaded, StateError, StateStore};
+pub use store::{Loaded, StateStore};
 
 /// Now, as state records when an apply wrote something (RFC 3339, UTC, to the second).
 pub fn now() -> String {

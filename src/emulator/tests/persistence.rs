@@ -127,9 +127,17 @@ async fn concurrent_writes_are_all_saved() {
 #[tokio::test]
 async fn an_unwritable_data_file_fails_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("missing-dir").join("tenant.json");
+    // Missing directories are created; a file where a directory should be cannot be.
+    std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+    let path = dir.path().join("not-a-dir").join("tenant.json");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = serve(listener, options(&path)).await.err().unwrap();
-    assert!(matches!(err, EmulatorError::WriteData { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EmulatorError::WriteData { .. } | EmulatorError::ReadData { .. }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("tenant.json"));
 }

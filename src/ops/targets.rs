@@ -2,14 +2,13 @@
 //! any request is made.
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::model::folded;
 use crate::plan::Address;
 use crate::state::State;
 
-use super::Failure;
-
 /// Parse `--target` values; every problem is reported, each naming its address.
-pub fn parse(targets: &[String]) -> Result<Vec<Address>, Failure> {
+pub fn parse(targets: &[String]) -> Result<Vec<Address>, Error> {
     let mut parsed = Vec::with_capacity(targets.len());
     let mut errors = Vec::new();
     for t in targets {
@@ -21,18 +20,14 @@ pub fn parse(targets: &[String]) -> Result<Vec<Address>, Failure> {
     if errors.is_empty() {
         Ok(parsed)
     } else {
-        Err(Failure(errors.join("\nerror: ")))
+        Err(Error::Targets(errors))
     }
 }
 
 /// Parse `--target` values and check each names a tenant of the configuration and an object
 /// that is declared there or managed in state (a target that names nothing is a typo, not an
 /// empty plan).
-pub fn resolve(
-    targets: &[String],
-    config: &Config,
-    state: &State,
-) -> Result<Vec<Address>, Failure> {
+pub fn resolve(targets: &[String], config: &Config, state: &State) -> Result<Vec<Address>, Error> {
     let parsed = parse(targets)?;
     let errors: Vec<String> = parsed
         .iter()
@@ -41,7 +36,7 @@ pub fn resolve(
     if errors.is_empty() {
         Ok(parsed)
     } else {
-        Err(Failure(errors.join("\nerror: ")))
+        Err(Error::Targets(errors))
     }
 }
 

@@ -1,41 +1,70 @@
 //! `zsc import`: read tenants live, write YAML that declares what they hold, and record it in
 //! state as managed, so that the next plan is empty.
 //!
-//! The merge itself is pure (`plan::import`); this file reads, writes and explains. The user's
-//! `zsc.yaml` is never edited: when it does not include the written file, zsc says which line
-//! to add and records nothing in state (a managed object that no file declares would be
-//! deprovisioned by the next plan).
+//! The merge itself is pure (`plan::import`); this reads, writes and reports. The user's
+//! `zsc.yaml` is never edited: when it does not include the written file, the report says which
+//! line to add and nothing is recorded in state (a managed object that no file declares would
+//! be deprovisioned by the next plan).
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config};
+use crate::error::Error;
+use crate::fsx;
 use crate::model::{name_key, LiveTenant};
 use crate::plan::import::{import as merge, Declared, ImportInput, ImportTenant, Imported};
-use crate::render;
 use crate::scim::Expected;
 
-use super::args::{Cli, ImportArgs};
-use super::commands::{load_config, state_store};
-use super::output::Output;
 use super::tenants::Tenants;
-use super::{ExitStatus, Failure};
+use super::Workspace;
 
-pub async fn import(cli: &Cli, out: Output, args: &ImportArgs) -> Result<ExitStatus, Failure> {
-    let config = load_config(cli, out)?;
-    let selected: Vec<String> = match &args.tenant {
+/// What to import, resolved from the flags.
+pub struct ImportSettings {
+    /// One tenant, or every one (merged into one file).
+    pub tenant: Option<String>,
+    /// Where to write [default: `imported/<tenant>.yaml` beside the configuration].
+    pub out: Option<PathBuf>,
+    /// Overwrite the file if it exists.
+    pub force: bool,
+    pub parallelism: Option<usize>,
+}
+
+/// What an import wrote and recorded.
+pub struct ImportReport {
+    pub path: PathBuf,
+    /// The tenants read, in words ("tenant `a`", "tenants `a`, `b`").
+    pub tenants: String,
+    pub users: usize,
+    pub groups: usize,
+    pub notes: Vec<String>,
+    /// Objects the configuration declares already (the next plan adopts them).
+    pub already_declared: usize,
+    /// Whether the imported objects were recorded in state as managed.
+    pub recorded: bool,
+    /// When the configuration does not include the written file: what to add.
+    pub not_included: Option<String>,
+}
+
+/// `zsc import`.
+pub async fn import(
+    ws: &Workspace,
+    settings: &ImportSettings,
+    config_path: &Path,
+) -> Result<ImportReport, Error> {
+    let config = &ws.config;
+    let selected: Vec<String> = match &settings.tenant {
         Some(name) if config.tenants.contains_key(name) => vec![name.clone()],
         Some(name) => {
             let declared: Vec<String> = config.tenants.keys().map(|t| format!("`{t}`")).collect();
-            return Err(Failure(format!(
+            return Err(Error::Refusal(format!(
                 "unknown tenant `{name}` (declared: {})",
                 declared.join(", ")
             )));
         }
         None => config.tenants.keys().cloned().collect(),
     };
-    let path = args.out.clone().unwrap_or_else(|| {
+    let path = settings.out.clone().unwrap_or_else(|| {
         let stem = match selected.as_slice() {
             [one] => one.clone(),
             _ => "all-tenants".to_owned(),
@@ -46,108 +75,59 @@ pub async fn import(cli: &Cli, out: Output, args: &ImportArgs) -> Result<ExitSta
             Err(_) => path,
         }
     });
-    if path.exists() && !args.force {
-        return Err(Failure(format!(
+    if path.exists() && !settings.force {
+        return Err(Error::Refusal(format!(
             "`{}` exists; pass --force to overwrite it (or --out to write elsewhere)",
             path.display()
         )));
     }
 
-    let store = state_store(cli, &config);
+    let store = &ws.store;
     let _lock = store.lock("import")?;
-    let loaded = store.load()?;
-    let mut state = loaded.state;
+    let mut state = store.load()?.state;
 
-    let tenants = Tenants::connect(&config, args.parallelism).await?;
-    let live = read_selected(&tenants, &selected).await;
+    let tenants = Tenants::connect(config, settings.parallelism).await?;
+    let live = tenants.read(&selected, |_| Expected::default()).await;
     tenants.shutdown().await?;
     let live = live?;
 
-    let input = import_input(&config, &selected, &live, &path);
+    let input = import_input(config, &selected, &live, &path);
     let imported = merge(&input);
     let header = format!(
         "Written by `zsc import` from {}.\nzsc manages everything declared here: edit it like any other file of desired state.",
         tenant_list(&selected)
     );
     let yaml = config::write::declarations_yaml(&header, &imported.users, &imported.groups);
-    write_file(&path, &yaml)?;
+    fsx::write_atomic(&path, yaml.as_bytes(), fsx::Mode::Shared)
+        .map_err(|e| Error::file("write", &path, e))?;
 
-    for note in &imported.notes {
-        out.info(&format!("note: {note}"));
-    }
-    let summary = format!(
-        "Imported {} and {} from {} into {}.\n",
-        render::count(imported.users.len(), "user", "users"),
-        render::count(imported.groups.len(), "group", "groups"),
-        tenant_list(&selected),
-        path.display()
-    );
-    out.print(&summary);
-    if imported.already_declared > 0 {
-        out.print(&format!(
-            "{} already declared in the configuration; `zsc plan` adopts them.\n",
-            render::count(imported.already_declared, "object is", "objects are")
-        ));
-    }
+    let mut report = ImportReport {
+        path: path.clone(),
+        tenants: tenant_list(&selected),
+        users: imported.users.len(),
+        groups: imported.groups.len(),
+        notes: imported.notes.clone(),
+        already_declared: imported.already_declared,
+        recorded: false,
+        not_included: None,
+    };
 
     // Read the configuration again: the new file must validate, and be included.
-    let reloaded = config::load(&cli.global.config).map_err(|e| {
-        Failure(format!(
+    let reloaded = config::load(config_path).map_err(|e| {
+        Error::Internal(format!(
             "the written file `{}` does not load with the configuration (please report this as a zsc bug):\n{e}",
             path.display()
         ))
     })?;
-    if !includes(&reloaded, &path) {
-        out.warn(&not_included_advice(&config, &path));
-        if loaded.replayed > 0 {
-            state.serial += 1;
-            store.save(&state)?;
-        }
-        return Ok(ExitStatus::Success);
-    }
-    record(&mut state, &imported);
-    if !imported.state_ops.is_empty() || loaded.replayed > 0 {
-        state.serial += 1;
-        store.save(&state)?;
-    }
-    out.print(&format!(
-        "Recorded them in state ({}); `zsc plan` now reports no changes for them.\n",
-        store.path().display()
-    ));
-    Ok(ExitStatus::Success)
-}
-
-/// Read the selected tenants concurrently.
-async fn read_selected(
-    tenants: &Tenants,
-    selected: &[String],
-) -> Result<HashMap<String, LiveTenant>, Failure> {
-    let mut reads = tokio::task::JoinSet::new();
-    for name in selected {
-        let client = tenants.clients[name].clone();
-        let name = name.clone();
-        reads.spawn(async move { (name, client.read_tenant(&Expected::default()).await) });
-    }
-    let mut live = HashMap::new();
-    let mut errors = Vec::new();
-    while let Some(joined) = reads.join_next().await {
-        match joined {
-            Ok((name, Ok(tenant))) => {
-                live.insert(name, tenant);
-            }
-            Ok((name, Err(e))) => errors.push(format!("reading tenant `{name}`: {e}")),
-            Err(e) => errors.push(format!("a reader failed: {e}")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(live)
+    if includes(&reloaded, &path) {
+        record(&mut state, &imported);
+        report.recorded = true;
     } else {
-        errors.sort();
-        Err(Failure(format!(
-            "{}\nnothing was written.",
-            errors.join("\nerror: ")
-        )))
+        report.not_included = Some(not_included_advice(config, &path));
     }
+    // Also folds a journal an interrupted apply left.
+    store.commit(&mut state)?;
+    Ok(report)
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -232,19 +212,6 @@ fn tenant_list(names: &[String]) -> String {
         1 => format!("tenant {}", quoted[0]),
         _ => format!("tenants {}", quoted.join(", ")),
     }
-}
-
-/// Write atomically: a temp file beside it, then rename. Parent directories are created.
-fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure(format!("cannot write `{}`: {e}", path.display()));
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
-    let tmp = path.with_extension("yaml.tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn includes(config: &Config, path: &Path) -> bool {

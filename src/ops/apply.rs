@@ -1,0 +1,192 @@
+//! `zsc apply`: fold what an interrupted apply recorded, plan (or read a saved plan and check
+//! it is still fresh), guard, ask, execute through the clients while journaling every completed
+//! change, and commit the state.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::apply::{self as executor, ApplyOptions, ApplyReport, Progress, Recorder};
+use crate::error::Error;
+use crate::plan::file::{check_fresh, Current};
+use crate::plan::{Address, Plan};
+use crate::state::{Journal, StateOp};
+
+use super::plan::{compute, guard, plan_file_error, PlanSettings};
+use super::tenants::Tenants;
+use super::{LimitFlags, ReadSettings, Workspace};
+
+/// How to apply, resolved from the flags.
+pub struct ApplySettings {
+    /// A plan saved by `zsc plan -o FILE`: applied exactly, without asking.
+    pub plan_file: Option<PathBuf>,
+    pub targets: Vec<Address>,
+    pub limits: LimitFlags,
+    pub read: ReadSettings,
+}
+
+/// What the command line gives an apply: how to show the plan, ask, report progress and
+/// learn of an interruption.
+pub trait ApplyHooks {
+    /// An interrupted apply's recorded changes were folded into state before anything else.
+    fn recovered(&self, changes: usize);
+    /// The plan this apply made (not called for a saved plan).
+    fn planned(&self, plan: &Plan);
+    /// Ask before changing anything (not called for a saved plan); an error refuses.
+    fn confirm(&self) -> Result<(), Error>;
+    /// Where progress goes while changes are made.
+    fn progress(&self) -> Arc<dyn Progress>;
+    /// Told once execution starts: becomes `true` when the run is to stop scheduling.
+    fn interrupt(&self) -> watch::Receiver<bool>;
+}
+
+/// What an apply did.
+pub struct Applied {
+    pub plan: Plan,
+    /// `None` when the plan had nothing to do.
+    pub report: Option<ApplyReport>,
+    pub from_file: bool,
+}
+
+impl Applied {
+    /// How the run ends: interrupted, a change done but not recorded, changes not done, or
+    /// success.
+    pub fn result(&self) -> Result<(), Error> {
+        let Some(report) = &self.report else {
+            return Ok(());
+        };
+        if report.interrupted {
+            return Err(Error::Interrupted);
+        }
+        if let Some(e) = &report.record_error {
+            return Err(Error::Record(e.clone()));
+        }
+        if report.all_done() {
+            Ok(())
+        } else {
+            Err(Error::Unfinished)
+        }
+    }
+}
+
+/// Records into the journal; the state copy is updated by the executor.
+struct JournalRecorder {
+    journal: Journal,
+}
+
+impl Recorder for JournalRecorder {
+    fn record(&mut self, entries: &[(&str, &[StateOp])]) -> Result<(), String> {
+        self.journal.record_all(entries).map_err(|e| e.to_string())
+    }
+}
+
+/// `zsc apply [FILE]`.
+pub async fn apply(
+    ws: &Workspace,
+    settings: &ApplySettings,
+    hooks: &dyn ApplyHooks,
+) -> Result<Applied, Error> {
+    let store = &ws.store;
+    let _lock = store.lock("apply")?;
+    let loaded = store.load()?;
+    let mut state = loaded.state;
+    if loaded.replayed > 0 || store.has_journal() {
+        // An earlier apply was cut off: fold what it recorded (or the empty journal it left)
+        // before doing anything.
+        store.commit(&mut state)?;
+        if loaded.replayed > 0 {
+            hooks.recovered(loaded.replayed);
+        }
+    }
+    let tenants = Tenants::connect(&ws.config, settings.read.parallelism).await?;
+    let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
+    let shutdown = tenants.shutdown().await;
+    let applied = result?;
+    shutdown?;
+    Ok(applied)
+}
+
+async fn run(
+    ws: &Workspace,
+    settings: &ApplySettings,
+    hooks: &dyn ApplyHooks,
+    (state, existed): (&mut crate::state::State, bool),
+    tenants: &Tenants,
+) -> Result<Applied, Error> {
+    let store = &ws.store;
+    let (plan, from_file) = match &settings.plan_file {
+        Some(path) => {
+            let mut plan = super::plan::read(path)?;
+            let current = Current {
+                lineage: &state.lineage,
+                serial: state.serial,
+                existed,
+                config_fingerprint: &ws.config.fingerprint(),
+            };
+            let starts_lineage =
+                check_fresh(&plan, &current).map_err(|e| plan_file_error(path, e))?;
+            if starts_lineage {
+                // Planned before any state existed, applied before any exists: the plan's
+                // lineage starts this state's history.
+                state.lineage = plan.lineage.clone();
+            }
+            plan.retain_targets(&settings.targets);
+            (plan, true)
+        }
+        None => {
+            let plan_settings = PlanSettings {
+                refresh: true,
+                targets: settings.targets.clone(),
+                limits: ws.limits(&settings.limits),
+                accept_listing_gap: settings.read.accept_listing_gap,
+            };
+            let (plan, mut refreshed) = compute(ws, state, tenants, &plan_settings).await?;
+            // Keep what the refresh learned, even if nothing else happens.
+            store.commit(&mut refreshed)?;
+            *state = refreshed;
+            hooks.planned(&plan);
+            (plan, false)
+        }
+    };
+    // A saved plan is held to the limits it was made with, unless this run raises them.
+    let limits = settings.limits.over(
+        plan.limits
+            .unwrap_or_else(|| ws.limits(&LimitFlags::default())),
+    );
+    guard(&plan, limits)?;
+    if plan.is_empty() {
+        return Ok(Applied {
+            plan,
+            report: None,
+            from_file,
+        });
+    }
+    if !from_file {
+        hooks.confirm()?;
+    }
+
+    let journal = store.open_journal(state)?;
+    let mut recorder = JournalRecorder { journal };
+    let report = executor::apply(
+        &plan,
+        &tenants.clients,
+        state,
+        &mut recorder,
+        &ApplyOptions {
+            parallelism: tenants.step_limit(),
+            now: crate::state::now(),
+        },
+        hooks.progress(),
+        hooks.interrupt(),
+    )
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    store.commit(state)?;
+    drop(recorder);
+    Ok(Applied {
+        plan,
+        report: Some(report),
+        from_file,
+    })
+}

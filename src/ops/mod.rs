@@ -1,0 +1,104 @@
+//! The workflow layer: what each command does, between the command line and the core.
+//!
+//! Each command is one function here that takes a [`Workspace`] (the loaded configuration and
+//! the state store) and settings resolved once from the flags, and returns what happened as
+//! data for `render` to show: "read live, fold into state, plan, guard, execute, record".
+//! Errors are [`crate::Error`]s that know their exit code.
+//!
+//! What this layer must not do: parse flags or print. It talks to tenants only through
+//! [`crate::scim`] (via [`tenants::Tenants`]), writes state only through
+//! [`crate::state::StateStore`] and other files only through [`crate::fsx`]; the planner and
+//! the views it calls are pure.
+
+pub mod apply;
+pub mod import;
+pub mod plan;
+pub mod refresh;
+pub mod state;
+pub mod targets;
+pub mod tenants;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::plan::Limits;
+use crate::state::StateStore;
+
+/// The configuration a command works with, and the state store beside it.
+pub struct Workspace {
+    pub config: Config,
+    pub store: StateStore,
+    /// What the configuration asks that its tenants' dialects may not do (not errors).
+    pub warnings: Vec<config::dialect_checks::Warning>,
+}
+
+impl Workspace {
+    /// Load and validate the configuration at `config` (no network); the state lives at
+    /// `state`, or `.zsc/state.json` beside the configuration.
+    pub fn load(config: &Path, state: Option<&Path>) -> Result<Workspace, Error> {
+        let config = config::load(config)?;
+        let path = state
+            .map(Path::to_owned)
+            .unwrap_or_else(|| config.dir.join(".zsc").join("state.json"));
+        Ok(Workspace {
+            store: StateStore::new(path),
+            warnings: config::dialect_checks::warnings(&config),
+            config,
+        })
+    }
+
+    /// The state file's path.
+    pub fn state_path(&self) -> PathBuf {
+        self.store.path().to_owned()
+    }
+
+    /// The destroy limits for a run: the configuration's, raised by the flags given.
+    pub fn limits(&self, raised: &LimitFlags) -> Limits {
+        raised.over(Limits {
+            max_destroy: self.config.defaults.max_destroy,
+            max_destroy_percent: self.config.defaults.max_destroy_percent,
+        })
+    }
+}
+
+/// `--max-destroy` and `--max-destroy-percent`, as given for one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LimitFlags {
+    pub max_destroy: Option<usize>,
+    pub max_destroy_percent: Option<f64>,
+}
+
+impl LimitFlags {
+    /// `base` raised by these flags: the one place a limit is resolved.
+    pub fn over(&self, base: Limits) -> Limits {
+        Limits {
+            max_destroy: self.max_destroy.unwrap_or(base.max_destroy),
+            max_destroy_percent: self.max_destroy_percent.unwrap_or(base.max_destroy_percent),
+        }
+    }
+}
+
+/// How to read tenants: `--parallelism` (requests in flight per tenant) and
+/// `--accept-listing-gap`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadSettings {
+    pub parallelism: Option<usize>,
+    pub accept_listing_gap: bool,
+}
+
+/// `zsc validate`: how much the configuration declares.
+pub struct Validated {
+    pub users: usize,
+    pub groups: usize,
+    pub tenants: usize,
+}
+
+pub fn validate(ws: &Workspace) -> Validated {
+    let config = &ws.config;
+    Validated {
+        users: config.desired.values().map(|t| t.users.len()).sum(),
+        groups: config.desired.values().map(|t| t.groups.len()).sum(),
+        tenants: config.tenants.len(),
+    }
+}

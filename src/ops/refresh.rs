@@ -1,0 +1,98 @@
+//! `zsc refresh`, and the read every plan starts with: read the tenants live, accounting for
+//! what state manages and the configuration declares, and fold what was read into state.
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::{name_key, LiveTenant};
+use crate::plan::refresh::refresh_tenant;
+use crate::scim::Expected;
+use crate::state::State;
+
+use super::tenants::Tenants;
+use super::{ReadSettings, Workspace};
+
+/// What a refresh read, per tenant (in name order).
+pub struct Refreshed {
+    pub tenants: Vec<(String, usize, usize)>,
+}
+
+/// `zsc refresh`: read every tenant and record what the managed objects hold now.
+pub async fn refresh(ws: &Workspace, settings: &ReadSettings) -> Result<Refreshed, Error> {
+    let _lock = ws.store.lock("refresh")?;
+    let mut state = ws.store.load()?.state;
+    let tenants = Tenants::connect(&ws.config, settings.parallelism).await?;
+    let live = read(&ws.config, &state, &tenants, settings.accept_listing_gap).await;
+    tenants.shutdown().await?;
+    let live = live?;
+    fold(&mut state, &ws.config, &live);
+    ws.store.commit(&mut state)?;
+    let mut counts: Vec<(String, usize, usize)> = live
+        .iter()
+        .map(|(name, t)| (name.clone(), t.users.len(), t.groups.len()))
+        .collect();
+    counts.sort();
+    Ok(Refreshed { tenants: counts })
+}
+
+/// Read every configured tenant concurrently.
+pub async fn read(
+    config: &Config,
+    state: &State,
+    tenants: &Tenants,
+    accept_gap: bool,
+) -> Result<HashMap<String, LiveTenant>, Error> {
+    let names: Vec<String> = config.tenants.keys().cloned().collect();
+    tenants
+        .read(&names, |name| {
+            let mut expected = expected(config, state, name);
+            expected.accept_gap = accept_gap;
+            expected
+        })
+        .await
+}
+
+/// What a read of `tenant` must account for even if a listing comes back short: the declared
+/// names (and old names), and the ids state manages.
+fn expected(config: &Config, state: &State, tenant: &str) -> Expected {
+    let mut expected = Expected::default();
+    if let Some(desired) = config.desired.get(tenant) {
+        for u in &desired.users {
+            expected.users.push(u.user_name.clone());
+            expected.users.extend(u.renamed_from.iter().cloned());
+        }
+        for g in &desired.groups {
+            expected.groups.push(g.name.clone());
+            expected.groups.extend(g.renamed_from.iter().cloned());
+        }
+    }
+    if let Some(managed) = state.tenants.get(tenant) {
+        expected.user_ids = managed.users.values().map(|u| u.id.clone()).collect();
+        expected.group_ids = managed.groups.values().map(|g| g.id.clone()).collect();
+    }
+    for names in [&mut expected.users, &mut expected.groups] {
+        names.sort_by_cached_key(|n| name_key(n));
+        names.dedup_by(|a, b| name_key(a) == name_key(b));
+    }
+    expected
+}
+
+/// Replace each tenant's managed objects with what live holds now (by id).
+pub fn fold(state: &mut State, config: &Config, live: &HashMap<String, LiveTenant>) {
+    for name in config.tenants.keys() {
+        let Some(tenant_live) = live.get(name) else {
+            continue;
+        };
+        let refreshed = state
+            .tenants
+            .get(name)
+            .map(|managed| refresh_tenant(managed, tenant_live))
+            .unwrap_or_default();
+        if refreshed.users.is_empty() && refreshed.groups.is_empty() {
+            state.tenants.remove(name);
+        } else {
+            state.tenants.insert(name.clone(), refreshed);
+        }
+    }
+}
