@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod url;
 
-pub use url::{check_base_url_shape, UrlRule, UrlVerdict};
+pub use url::{check_base_url_shape, check_transport, UrlRule, UrlVerdict};
 
 /// A SCIM service flavour.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

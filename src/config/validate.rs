@@ -1311,33 +1311,7 @@ fn same_server_key(url: &str) -> String {
     }
 }
 
-/// `https://` anywhere, `http://` only to this machine; a host is required and credentials
-/// are not allowed. Messages never repeat the URL (it could hold a password).
+/// The transport rule ([`crate::dialect::check_transport`]) for a tenant's `url`.
 pub(crate) fn check_url(text: &str) -> Result<(), String> {
-    let url =
-        reqwest::Url::parse(text.trim()).map_err(|e| format!("`url` is not a valid URL: {e}"))?;
-    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err("`url` has no host".to_owned());
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("`url` must not contain credentials; use `token`".to_owned());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
-        "http" => Err("`url` uses `http://`, which is only allowed to this machine (`localhost`, `127.0.0.0/8`, `[::1]`); use `https://`".to_owned()),
-        other => Err(format!("`url` must start with `https://`, found `{other}://`")),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    }
-    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
-        return ip.is_loopback();
-    }
-    host.eq_ignore_ascii_case("localhost")
+    crate::dialect::check_transport(text).map(drop)
 }

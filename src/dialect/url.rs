@@ -1,10 +1,30 @@
-//! Base-URL shapes per dialect: which hosts and paths a tenant's `url` may have.
+//! Base URLs: the one transport rule every tenant URL obeys (https, or http only to loopback,
+//! a host, no credentials), checked by validation and by the client alike, and the shapes per
+//! dialect (which hosts and paths a tenant's `url` may have).
 //!
-//! Pure string checks on an already parsed URL; the scheme rule (https, or http to loopback)
-//! is the configuration's and the client's. A loopback host (the emulator, tests) passes every
-//! shape check: it is never a real Zscaler cloud.
+//! Pure string checks. Messages never repeat the URL: it is the user's own, and may carry a
+//! query they did not mean to show. A loopback host (the emulator, tests) passes every shape
+//! check: it is never a real Zscaler cloud.
 
 use super::Dialect;
+
+/// The transport rule: `https://` anywhere, `http://` only to this machine (a bearer token
+/// must not travel unencrypted); a host is required and credentials are not allowed.
+pub fn check_transport(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("`url` is not a valid URL: {e}"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("`url` has no host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("`url` must not contain credentials; use `token`".to_owned());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err("`url` uses `http://`, which is only allowed to this machine (`localhost`, `127.0.0.0/8`, `[::1]`); use `https://`".to_owned()),
+        other => Err(format!("`url` must start with `https://`, found `{other}://`")),
+    }
+}
 
 /// What a dialect's base URL must look like.
 #[derive(Debug)]

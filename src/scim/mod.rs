@@ -6,10 +6,13 @@ pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod pacing;
+pub mod read;
+pub mod transport;
 pub mod wire;
 pub mod write;
 
-pub use client::{ClientOptions, Expected, ScimClient};
+pub use client::{ClientOptions, ScimClient};
 pub use discovery::Capabilities;
 pub use error::ScimError;
+pub use read::Expected;
 pub use write::{Created, Gone, MemberRef, MembersPatched, UserUpdate};

@@ -18,8 +18,9 @@ use serde_json::{json, Map, Value};
 
 use crate::model::{LiveGroup, LiveUser, UserAttrs, USER_FIELDS};
 
-use super::client::{path_segment, protocol, Repeat, ScimClient};
+use super::client::{Repeat, ScimClient};
 use super::error::ScimError;
+use super::transport::{path_segment, protocol};
 use super::wire::{
     PatchOperation, PatchRequest, WireGroup, WireMember, WireUser, ENTERPRISE_SCHEMA, GROUP_SCHEMA,
     USER_SCHEMA,
