@@ -5,7 +5,7 @@
 //! tolerate more than the emulator emits (ZPA's string booleans, say), the client's parser
 //! accepts both forms whatever the dialect says.
 //!
-//! Facts come from `shared/zscaler-scim.md`; each entry names its source. Values that no source
+//! Facts come from `docs/zscaler-scim.md`; each entry names its source. Values that no source
 //! states are marked "inference" and can be overridden per tenant in the configuration.
 
 use serde::{Deserialize, Serialize};

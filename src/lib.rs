@@ -1,20 +1,29 @@
 //! zsc keeps the users, groups and group memberships of Zscaler (ZIA, ZPA) and SCIM 2.0 tenants
 //! equal to what a git repository declares, with Terraform's refresh → plan → apply loop.
 //!
-//! Data flows one way:
+//! Layers, each importing only from the ones below it:
 //!
 //! ```text
-//! config (YAML) ─┐
-//! state (JSON) ──┼─> plan::diff ─> Plan ─┬─> render (text, markdown, json)
-//! scim (live) ───┘                       └─> apply ─> scim writes ─> state (journal, save)
+//! main ─> cli          flags as typed → settings resolved once → one ops call → a view
+//!          │
+//!          ▼
+//!         ops          the workflow: read live, fold into state, plan, guard, execute, record
+//!          │
+//!          ├─> config (YAML, validation)   state (store, journal, lock)   scim (HTTP client)
+//!          ├─> plan (pure diff, graph, guards, saved-plan format)
+//!          ├─> apply (steps, scheduling, execution through scim)
+//!          └─> render (text, markdown, json views; pure)
 //! ```
+//!
+//! Data flows one way: config + state + live → plan → render / apply → state.
 //!
 //! - [`config`] loads and validates desired state; no network.
 //! - [`scim`] is the only module that talks HTTP; [`emulator`] is the server side.
-//! - [`state`] is the only module that writes the state file.
+//! - [`state`] is the only module that writes the state file; [`fsx`] is the one atomic write
+//!   every file zsc must never leave half-written goes through.
 //! - [`plan`] and [`render`] are pure: no I/O at all.
-//! - [`cli`] wires the layers per command; nothing outside `cli` and `render` decides what to
-//!   print.
+//! - [`ops`] owns what each command does and fails with [`Error`]; [`cli`] parses flags, calls
+//!   it and prints: nothing outside `cli` decides what to print.
 
 pub mod apply;
 #[doc(hidden)]

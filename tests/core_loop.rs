@@ -42,12 +42,7 @@ fn first_apply_creates_users_groups_and_memberships_then_plans_no_changes() {
         ["jdoe@example.com", "jsmith@example.com"]
     );
     assert_eq!(env.members_of("Finance"), ["jsmith@example.com"]);
-    let jsmith = env
-        .data()
-        .users
-        .into_iter()
-        .find(|u| u.user_name == "jsmith@example.com")
-        .unwrap();
+    let jsmith = env.live_user("jsmith@example.com").unwrap();
     let attrs = jsmith.attrs();
     assert_eq!(attrs.department.as_deref(), Some("Finance"));
     assert_eq!(attrs.given_name.as_deref(), Some("Janet"));
@@ -94,12 +89,7 @@ fn attribute_change_is_an_update_in_place() {
         .stdout_has("~ display_name = \"Janet Smith\" -> \"Janet Smith-Jones\"")
         .stdout_has("1 to update");
     applied(&env);
-    let user = env
-        .data()
-        .users
-        .into_iter()
-        .find(|u| u.user_name == "jsmith@example.com")
-        .unwrap();
+    let user = env.live_user("jsmith@example.com").unwrap();
     assert_eq!(user.display_name.as_deref(), Some("Janet Smith-Jones"));
     env.zsc(&["plan"]).success().stdout_has("No changes.");
 }
@@ -109,14 +99,7 @@ fn renamed_from_renames_the_group_keeping_its_id_and_members() {
     let env = Env::with_emulator(Dialect::Scim);
     env.config(TEAM);
     applied(&env);
-    let id_before = env
-        .data()
-        .groups
-        .iter()
-        .find(|g| g.display_name == "Finance")
-        .unwrap()
-        .id
-        .clone();
+    let id_before = env.group_id("Finance");
     env.config(&TEAM.replace(
         "  - name: Finance\n",
         "  - name: Finance Ops\n    renamed_from: Finance\n",
@@ -126,13 +109,7 @@ fn renamed_from_renames_the_group_keeping_its_id_and_members() {
         .stdout_has("# t.group[\"Finance\"] will be renamed to \"Finance Ops\"")
         .stdout_lacks("will be deleted");
     applied(&env);
-    let data = env.data();
-    let renamed = data
-        .groups
-        .iter()
-        .find(|g| g.display_name == "Finance Ops")
-        .unwrap();
-    assert_eq!(renamed.id, id_before);
+    assert_eq!(env.group_id("Finance Ops"), id_before);
     assert_eq!(env.members_of("Finance Ops"), ["jsmith@example.com"]);
     env.zsc(&["plan"]).success().stdout_has("No changes.");
 }
@@ -176,12 +153,7 @@ fn removed_user_is_disabled_by_default() {
         .stdout_has("~ active = true -> false")
         .stdout_has("- member \"jdoe@example.com\"");
     applied(&env);
-    let jdoe = env
-        .data()
-        .users
-        .into_iter()
-        .find(|u| u.user_name == "jdoe@example.com")
-        .unwrap();
+    let jdoe = env.live_user("jdoe@example.com").unwrap();
     assert_eq!(jdoe.active, Some(false));
     assert_eq!(env.members_of("Accounting"), ["jsmith@example.com"]);
     env.zsc(&["plan"]).success().stdout_has("No changes.");
@@ -228,17 +200,8 @@ fn drift_made_on_the_tenant_is_planned_back() {
     let env = Env::with_emulator(Dialect::Scim);
     env.config(TEAM);
     applied(&env);
-    let data = env.data();
-    let jsmith = data
-        .users
-        .iter()
-        .find(|u| u.user_name == "jsmith@example.com")
-        .unwrap();
-    let accounting = data
-        .groups
-        .iter()
-        .find(|g| g.display_name == "Accounting")
-        .unwrap();
+    let jsmith = env.live_user("jsmith@example.com").unwrap();
+    let accounting = env.live_group("Accounting").unwrap();
     let stranger = env.seed_user("stranger@example.com", "Not Ours");
     // Someone edits a name and the group's members by hand.
     let (status, _) = env.scim(

@@ -388,12 +388,7 @@ groups:
         shared.name.as_ref().and_then(|n| n.given_name.as_deref()),
         Some("Sha")
     );
-    let zia_shared = env
-        .data()
-        .users
-        .into_iter()
-        .find(|u| u.user_name == "shared@example.com")
-        .unwrap();
+    let zia_shared = env.live_user("shared@example.com").unwrap();
     assert!(zia_shared.name.is_none(), "{zia_shared:?}");
     let mut groups: Vec<&str> = data
         .groups

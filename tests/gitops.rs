@@ -228,13 +228,7 @@ fn state_list_show_and_rm() {
         .zsc(&["state", "show", r#"t.user["JSmith@example.com"]"#])
         .success()
         .stdout;
-    let id = env
-        .data()
-        .users
-        .iter()
-        .find(|u| u.user_name == "jsmith@example.com")
-        .and_then(|u| u.id.clone())
-        .unwrap();
+    let id = env.user_id("jsmith@example.com");
     assert_eq!(
         user,
         format!(

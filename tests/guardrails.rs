@@ -113,12 +113,7 @@ fn a_protected_user_cannot_be_removed_until_protection_is_released_and_applied()
     env.zsc(&["apply", "--auto-approve"]).success();
     env.config(&without);
     env.zsc(&["apply", "--auto-approve"]).success();
-    let ceo = env
-        .data()
-        .users
-        .into_iter()
-        .find(|u| u.user_name == "ceo@example.com")
-        .unwrap();
+    let ceo = env.live_user("ceo@example.com").unwrap();
     assert_eq!(ceo.active, Some(false));
 }
 

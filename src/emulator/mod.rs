@@ -2,7 +2,7 @@
 //! end-to-end test, and of the benchmarks.
 //!
 //! It imitates the three dialects (`scim`, `zia`, `zpa`) with the quirks Zscaler documents
-//! (see `shared/zscaler-scim.md`), keeps its data in memory and optionally in a JSON file
+//! (see `docs/zscaler-scim.md`), keeps its data in memory and optionally in a JSON file
 //! (saved atomically after every successful write, before the answer is sent), requires a bearer
 //! token on Users and Groups, and can inject faults: latency, 429 with or without Retry-After,
 //! a rate limit, 5xx answers, cut-off responses and smaller pages; and take on behaviours of

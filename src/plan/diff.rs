@@ -2,7 +2,7 @@
 //!
 //! Pure and linear in the size of the input: every lookup goes through a hash map built once.
 //!
-//! Rules (DESIGN.md "Identity and matching"):
+//! Rules (README, "How it works" and "Safety"):
 //! - a managed object is found by the id state recorded, always, users as groups; its name is
 //!   what zsc manages it as, and a live name that differs is a rename made outside zsc, planned
 //!   back (or refused when another object holds the name), never a reason to bind another id;

@@ -716,7 +716,7 @@ prop_compose! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
-    /// The identity rule (DESIGN.md): no plan changes or deletes an object whose id state does
+    /// The identity rule (README, "How it works"): no plan changes or deletes an object whose id state does
     /// not hold, unless the plan calls it an adoption; no change names an id that is not live;
     /// and no two changes adopt or act on the same live object.
     #[test]
