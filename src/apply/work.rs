@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::model::{folded, LiveUser, UserAttrs, USER_FIELDS};
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, ObjectKind, Plan};
 use crate::scim::{MemberRef, ScimClient, ScimError, UserUpdate};
 use crate::state::{ManagedGroup, ManagedUser, StateOp, Wrote};
 
@@ -39,12 +39,12 @@ enum Task {
     CreateUser(CreateUserTask),
     /// Adopt, update, rename or disable, by id.
     UpdateUser(UpdateUserTask),
-    DeleteUser(DeleteUserTask),
+    /// Delete a user or a group, by id.
+    Delete(DeleteTask),
     CreateGroup(CreateGroupTask),
     /// Adopt, rename or update, by id: renamed when `before_name` differs from `live_name`;
     /// recorded under `name`.
     KeepGroup(KeepGroupTask),
-    DeleteGroup(DeleteGroupTask),
     Members(MembersTask),
 }
 
@@ -76,9 +76,11 @@ struct UpdateUserTask {
     protect: bool,
 }
 
-struct DeleteUserTask {
+struct DeleteTask {
     change: usize,
+    object: ObjectKind,
     id: String,
+    /// The record state holds it under.
     managed_as: String,
 }
 
@@ -100,12 +102,6 @@ struct KeepGroupTask {
     before_name: String,
     members: Vec<String>,
     protect: bool,
-}
-
-struct DeleteGroupTask {
-    change: usize,
-    id: String,
-    managed_as: String,
 }
 
 struct MembersTask {
@@ -256,7 +252,8 @@ fn user_task(c: usize, change: &Change) -> Task {
             attrs: after.attrs,
             protect: after.protect.unwrap_or(false),
         }),
-        Action::Delete => Task::DeleteUser(DeleteUserTask {
+        Action::Delete => Task::Delete(DeleteTask {
+            object: ObjectKind::User,
             change: c,
             id,
             managed_as: change
@@ -292,7 +289,8 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
             protect: after.protect.unwrap_or(false),
             members,
         }),
-        Action::Delete => Task::DeleteGroup(DeleteGroupTask {
+        Action::Delete => Task::Delete(DeleteTask {
+            object: ObjectKind::Group,
             change: c,
             id,
             managed_as: change
@@ -319,10 +317,9 @@ impl Work {
         match self.task {
             Task::CreateUser(t) => t.run(&client, &now, &mut r).await,
             Task::UpdateUser(t) => t.run(&client, &now, &mut r).await,
-            Task::DeleteUser(t) => t.run(&client, &now, &mut r).await,
+            Task::Delete(t) => t.run(&client, &now, &mut r).await,
             Task::CreateGroup(t) => t.run(&client, &now, &mut r).await,
             Task::KeepGroup(t) => t.run(&client, &now, &mut r).await,
-            Task::DeleteGroup(t) => t.run(&client, &now, &mut r).await,
             Task::Members(t) => t.run(&client, &now, &mut r).await,
         }
         r
@@ -445,23 +442,26 @@ impl UpdateUserTask {
     }
 }
 
-impl DeleteUserTask {
+impl DeleteTask {
     async fn run(self, client: &ScimClient, _now: &str, r: &mut StepResult) {
-        let DeleteUserTask {
-            change,
-            id,
-            managed_as,
-        } = self;
-
-        match client.delete_user(&id).await {
-            Ok(_) => {
-                r.ops.push(StateOp::RemoveUser {
-                    user_name: managed_as,
-                });
-                r.outcomes.push((change, Outcome::Done));
-            }
-            Err(e) => fail(r, &[change], &e),
+        let deleted = match self.object {
+            ObjectKind::Group => client.delete_group(&self.id).await,
+            _ => client.delete_user(&self.id).await,
         };
+        match deleted {
+            Ok(_) => {
+                r.ops.push(match self.object {
+                    ObjectKind::Group => StateOp::RemoveGroup {
+                        name: self.managed_as,
+                    },
+                    _ => StateOp::RemoveUser {
+                        user_name: self.managed_as,
+                    },
+                });
+                r.outcomes.push((self.change, Outcome::Done));
+            }
+            Err(e) => fail(r, &[self.change], &e),
+        }
     }
 }
 
@@ -546,24 +546,6 @@ impl KeepGroupTask {
             },
         });
         r.outcomes.push((change, Outcome::Done));
-    }
-}
-
-impl DeleteGroupTask {
-    async fn run(self, client: &ScimClient, _now: &str, r: &mut StepResult) {
-        let DeleteGroupTask {
-            change,
-            id,
-            managed_as,
-        } = self;
-
-        match client.delete_group(&id).await {
-            Ok(_) => {
-                r.ops.push(StateOp::RemoveGroup { name: managed_as });
-                r.outcomes.push((change, Outcome::Done));
-            }
-            Err(e) => fail(r, &[change], &e),
-        };
     }
 }
 

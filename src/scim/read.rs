@@ -221,23 +221,25 @@ impl ScimClient {
 
     /// One user by id; `None` if the server has none (404).
     pub async fn get_user(&self, id: &str) -> Result<Option<LiveUser>, ScimError> {
-        let path = format!("/Users/{}", path_segment(id));
-        match self.get::<WireUser>(&path).await {
-            Ok(wire) => wire
-                .into_live()
-                .map(Some)
-                .map_err(|m| protocol("GET", &path, m)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_by_id::<WireUser, _>("Users", id, WireUser::into_live)
+            .await
     }
 
     /// One group by id, with its members; `None` if the server has none (404).
     pub async fn get_group(&self, id: &str) -> Result<Option<LiveGroup>, ScimError> {
-        let path = format!("/Groups/{}", path_segment(id));
-        match self.get::<WireGroup>(&path).await {
-            Ok(wire) => wire
-                .into_live()
+        self.get_by_id::<WireGroup, _>("Groups", id, WireGroup::into_live)
+            .await
+    }
+
+    async fn get_by_id<W: DeserializeOwned, T>(
+        &self,
+        resource: &str,
+        id: &str,
+        into_live: fn(W) -> Result<T, String>,
+    ) -> Result<Option<T>, ScimError> {
+        let path = format!("/{resource}/{}", path_segment(id));
+        match self.get::<W>(&path).await {
+            Ok(wire) => into_live(wire)
                 .map(Some)
                 .map_err(|m| protocol("GET", &path, m)),
             Err(e) if e.is_not_found() => Ok(None),
