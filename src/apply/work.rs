@@ -252,15 +252,7 @@ fn user_task(c: usize, change: &Change) -> Task {
             attrs: after.attrs,
             protect: after.protect.unwrap_or(false),
         }),
-        Action::Delete => Task::Delete(DeleteTask {
-            object: ObjectKind::User,
-            change: c,
-            id,
-            managed_as: change
-                .managed_as
-                .clone()
-                .unwrap_or_else(|| change.name.clone()),
-        }),
+        Action::Delete => delete_task(c, change),
         // Adopt, Update, Rename, Disable.
         _ => Task::UpdateUser(UpdateUserTask {
             change: c,
@@ -278,6 +270,19 @@ fn user_task(c: usize, change: &Change) -> Task {
     }
 }
 
+/// A delete, of a user or a group, by id, removing the record it is managed as.
+fn delete_task(c: usize, change: &Change) -> Task {
+    Task::Delete(DeleteTask {
+        object: change.object,
+        change: c,
+        id: change.id.clone().unwrap_or_default(),
+        managed_as: change
+            .managed_as
+            .clone()
+            .unwrap_or_else(|| change.name.clone()),
+    })
+}
+
 fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Task {
     let after = change.after.clone().unwrap_or_default();
     let before = change.before.clone().unwrap_or_default();
@@ -289,15 +294,7 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
             protect: after.protect.unwrap_or(false),
             members,
         }),
-        Action::Delete => Task::Delete(DeleteTask {
-            object: ObjectKind::Group,
-            change: c,
-            id,
-            managed_as: change
-                .managed_as
-                .clone()
-                .unwrap_or_else(|| change.name.clone()),
-        }),
+        Action::Delete => delete_task(c, change),
         _ => Task::KeepGroup(KeepGroupTask {
             change: c,
             id,
