@@ -160,6 +160,7 @@ pub fn plan(world: &World, dialect: Dialect) -> Plan {
             managed: &world.managed,
             live: &world.live,
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     )
 }
@@ -248,6 +249,7 @@ pub async fn apply_new(
             managed: &managed,
             live: &live,
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     );
     let clients = HashMap::from([("bench".to_owned(), client.clone())]);

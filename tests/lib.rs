@@ -17,3 +17,4 @@ mod import;
 mod interop;
 mod reliability;
 mod servers;
+mod tenant_identity;

@@ -78,6 +78,7 @@ async fn plan_for(t: &Tenant, desired: &DesiredTenant, state: &State) -> Plan {
             managed: state.tenants.get("t").unwrap_or(&empty),
             live: &live,
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     )
 }

@@ -94,6 +94,8 @@ pub enum Command {
 pub struct RefreshArgs {
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub guards: GuardArgs,
 }
 
 /// How tenants are read: shared by `refresh`, `plan` and `apply`.
@@ -128,6 +130,10 @@ pub struct GuardArgs {
     /// run (overrides `max_destroy_percent`).
     #[arg(long, value_name = "PERCENT")]
     pub max_destroy_percent: Option<f64>,
+    /// Plan a tenant whose configuration points at another server than it was applied to,
+    /// although objects zsc manages there are gone, for this run.
+    #[arg(long)]
+    pub allow_moved_tenant: bool,
 }
 
 impl GuardArgs {
@@ -135,6 +141,7 @@ impl GuardArgs {
         crate::ops::LimitFlags {
             max_destroy: self.max_destroy,
             max_destroy_percent: self.max_destroy_percent,
+            allow_moved_tenant: self.allow_moved_tenant,
         }
     }
 }

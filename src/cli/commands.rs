@@ -74,7 +74,10 @@ async fn refresh(
     args: &super::args::RefreshArgs,
 ) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
-    let refreshed = ops::refresh::refresh(&ws, &args.read.settings()).await?;
+    let refreshed = ops::refresh::refresh(&ws, &args.read.settings(), &args.guards.flags()).await?;
+    for warning in &refreshed.warnings {
+        out.warn(warning);
+    }
     for (name, users, groups) in &refreshed.tenants {
         out.print(&format!(
             "{name}: refreshed {}, {}\n",

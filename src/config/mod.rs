@@ -87,8 +87,37 @@ pub struct TenantConfig {
     /// Lowercase domains; when not empty every userName in the tenant must end in `@` one of
     /// them.
     pub allowed_domains: Vec<String>,
+    /// The key the tenant had before (`renamed_from:`): its state records move to this key.
+    pub renamed_from: Option<String>,
     /// Where the tenant is declared.
     pub origin: Origin,
+}
+
+/// What identifies the server a `url` points at: scheme, host and port as the URL parser
+/// normalises them (lower-case host, default port dropped), and the path without a trailing
+/// `/`.
+pub fn server_key(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => format!(
+            "{}://{}:{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default(),
+            u.path().trim_end_matches('/')
+        ),
+        Err(_) => url.trim().trim_end_matches('/').to_owned(),
+    }
+}
+
+impl TenantConfig {
+    /// What identifies the server this tenant is: its normalised base URL, or `emulator` for
+    /// the built-in one (whose URL changes every run). State records it at every apply.
+    pub fn server(&self) -> String {
+        match &self.url {
+            Some(url) if self.kind != TenantKind::Emulator => server_key(url),
+            _ => "emulator".to_owned(),
+        }
+    }
 }
 
 /// What a tenant is.

@@ -606,6 +606,7 @@ schema!(
         "parallelism",
         "page_size",
         "allowed_domains",
+        "renamed_from",
     ]
 );
 schema!(

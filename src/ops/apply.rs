@@ -132,6 +132,8 @@ async fn run(
                 state.lineage = plan.lineage.clone();
             }
             plan.retain_targets(&settings.targets);
+            // The plan was made with renamed tenants' records under their new keys.
+            super::tenant_keys::follow_renames(state, &ws.config);
             (plan, true)
         }
         None => {
@@ -142,10 +144,13 @@ async fn run(
                 accept_listing_gap: settings.read.accept_listing_gap,
             };
             let (plan, mut refreshed) = compute(ws, state, tenants, &plan_settings).await?;
-            // Keep what the refresh learned, even if nothing else happens.
+            hooks.planned(&plan);
+            // Keep what the refresh learned, even if nothing else happens, unless the plan is
+            // refused: a tenant whose objects vanished must not forget them.
+            guard(&plan, plan_settings.limits)?;
+            super::tenant_keys::record_servers(&mut refreshed, &ws.config);
             store.commit(&mut refreshed)?;
             *state = refreshed;
-            hooks.planned(&plan);
             (plan, false)
         }
     };
@@ -182,6 +187,7 @@ async fn run(
     )
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;
+    super::tenant_keys::record_servers(state, &ws.config);
     store.commit(state)?;
     drop(recorder);
     Ok(Applied {

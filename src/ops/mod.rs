@@ -16,6 +16,7 @@ pub mod plan;
 pub mod refresh;
 pub mod state;
 pub mod targets;
+pub mod tenant_keys;
 pub mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,7 @@ impl Workspace {
         raised.over(Limits {
             max_destroy: self.config.defaults.max_destroy,
             max_destroy_percent: self.config.defaults.max_destroy_percent,
+            allow_moved_tenant: false,
         })
     }
 }
@@ -67,6 +69,7 @@ impl Workspace {
 pub struct LimitFlags {
     pub max_destroy: Option<usize>,
     pub max_destroy_percent: Option<f64>,
+    pub allow_moved_tenant: bool,
 }
 
 impl LimitFlags {
@@ -75,6 +78,7 @@ impl LimitFlags {
         Limits {
             max_destroy: self.max_destroy.unwrap_or(base.max_destroy),
             max_destroy_percent: self.max_destroy_percent.unwrap_or(base.max_destroy_percent),
+            allow_moved_tenant: self.allow_moved_tenant || base.allow_moved_tenant,
         }
     }
 }

@@ -71,6 +71,10 @@ pub async fn compute(
     settings: &PlanSettings,
 ) -> Result<(Plan, State), Error> {
     let config = &ws.config;
+    let mut moved = state.clone();
+    let mut notes = super::tenant_keys::follow_renames(&mut moved, config);
+    notes.extend(super::tenant_keys::orphans(&moved, config));
+    let state = &moved;
     let mut refreshed = state.clone();
     let live: HashMap<String, LiveTenant> = if settings.refresh {
         let live =
@@ -89,6 +93,11 @@ pub async fn compute(
     };
     let empty_state = TenantState::default();
     let empty_desired = DesiredTenant::default();
+    let servers: HashMap<&str, String> = config
+        .tenants
+        .iter()
+        .map(|(name, t)| (name.as_str(), t.server()))
+        .collect();
     let inputs: Vec<TenantInput<'_>> = config
         .tenants
         .iter()
@@ -99,6 +108,7 @@ pub async fn compute(
             managed: state.tenants.get(name).unwrap_or(&empty_state),
             live: &live[name],
             remove_user_action: config.defaults.remove_user_action,
+            server: Some(servers[name.as_str()].as_str()),
         })
         .collect();
     let mut plan = Plan::build(
@@ -112,6 +122,7 @@ pub async fn compute(
     );
     drop(inputs);
     plan.retain_targets(&settings.targets);
+    plan.warnings.extend(notes);
     plan.warnings
         .extend(crate::plan::warnings(&plan, settings.limits));
     plan.limits = Some(settings.limits);

@@ -7,33 +7,67 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::model::{name_key, LiveTenant};
 use crate::plan::refresh::refresh_tenant;
+use crate::plan::GuardViolation;
 use crate::scim::Expected;
 use crate::state::State;
 
 use super::tenants::Tenants;
 use super::{ReadSettings, Workspace};
 
-/// What a refresh read, per tenant (in name order).
+/// What a refresh read, per tenant (in configuration order), and what a reviewer must know.
 pub struct Refreshed {
     pub tenants: Vec<(String, usize, usize)>,
+    pub warnings: Vec<String>,
 }
 
-/// `zsc refresh`: read every tenant and record what the managed objects hold now.
-pub async fn refresh(ws: &Workspace, settings: &ReadSettings) -> Result<Refreshed, Error> {
+/// `zsc refresh`: read every tenant and record what the managed objects hold now. A refresh
+/// that would forget too much (managed objects gone live, a tenant that moved to another
+/// server) is refused like a plan, naming the flag that allows it: forgetting them would make
+/// the next plan create them again, maybe in another organisation's tenant.
+pub async fn refresh(
+    ws: &Workspace,
+    settings: &ReadSettings,
+    limits: &super::LimitFlags,
+) -> Result<Refreshed, Error> {
     let _lock = ws.store.lock("refresh")?;
-    let mut state = ws.store.load()?.state;
+    let state = ws.store.load()?.state;
     let tenants = Tenants::connect(&ws.config, settings.parallelism).await?;
-    let live = read(&ws.config, &state, &tenants, settings.accept_listing_gap).await;
+    let plan_settings = super::plan::PlanSettings {
+        refresh: true,
+        targets: Vec::new(),
+        limits: ws.limits(limits),
+        accept_listing_gap: settings.accept_listing_gap,
+    };
+    let computed = super::plan::compute(ws, &state, &tenants, &plan_settings).await;
     tenants.shutdown().await?;
-    let live = live?;
-    fold(&mut state, &ws.config, &live);
-    ws.store.commit(&mut state)?;
-    let mut counts: Vec<(String, usize, usize)> = live
-        .iter()
-        .map(|(name, t)| (name.clone(), t.users.len(), t.groups.len()))
+    let (plan, mut refreshed) = computed?;
+    let forgets: Vec<_> = crate::plan::check_guards(&plan, plan_settings.limits)
+        .into_iter()
+        .filter(|v| {
+            matches!(
+                v,
+                GuardViolation::Vanished { .. } | GuardViolation::MovedTenant { .. }
+            )
+        })
         .collect();
-    counts.sort();
-    Ok(Refreshed { tenants: counts })
+    if !forgets.is_empty() {
+        return Err(Error::Refused(forgets));
+    }
+    ws.store.commit(&mut refreshed)?;
+    Ok(Refreshed {
+        tenants: plan
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), t.live_users, t.live_groups))
+            .collect(),
+        warnings: {
+            let mut moved = state.clone();
+            let mut notes = super::tenant_keys::follow_renames(&mut moved, &ws.config);
+            notes.extend(super::tenant_keys::orphans(&moved, &ws.config));
+            notes.extend(crate::plan::tenant_warnings(&plan));
+            notes
+        },
+    })
 }
 
 /// Read every configured tenant concurrently.

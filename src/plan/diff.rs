@@ -44,6 +44,9 @@ pub struct TenantInput<'a> {
     /// What the server holds.
     pub live: &'a LiveTenant,
     pub remove_user_action: RemoveUserAction,
+    /// What identifies the server the configuration points at (see
+    /// [`crate::config::TenantConfig::server`]), to compare with the one state records.
+    pub server: Option<&'a str>,
 }
 
 /// The plan of one tenant.
@@ -86,6 +89,14 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> TenantPlan {
         unmanaged_users: out.claimed_users.iter().filter(|c| !**c).count(),
         unmanaged_groups: out.claimed_groups.iter().filter(|c| !**c).count(),
         member_losses: out.member_losses,
+        gone: super::Gone::of(input.managed, input.live),
+        server_change: match (input.managed.server.as_deref(), input.server) {
+            (Some(from), Some(to)) if from != to => Some(super::ServerChange {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            }),
+            _ => None,
+        },
     };
     TenantPlan {
         changes: out.changes,

@@ -10,8 +10,13 @@ pub struct Limits {
     /// At most this many disables and deletes in one plan.
     pub max_destroy: usize,
     /// At most this share (percent) of the objects zsc manages in a tenant may be disabled or
-    /// deleted by one plan (compare Peribolos' maximum removal delta).
+    /// deleted by one plan (compare Peribolos' maximum removal delta). The same share of them
+    /// gone live stops a plan too.
     pub max_destroy_percent: f64,
+    /// Plan a tenant whose configuration points at another server than the one it was applied
+    /// to even though objects zsc manages are gone (`--allow-moved-tenant`).
+    #[serde(default)]
+    pub allow_moved_tenant: bool,
 }
 
 /// A reason the plan may not be applied as it is.
@@ -30,6 +35,20 @@ pub enum GuardViolation {
     Protected {
         address: String,
         action: Action,
+    },
+    /// Too large a share of what zsc manages in a tenant is gone live.
+    Vanished {
+        tenant: String,
+        gone: usize,
+        managed: usize,
+        limit: f64,
+    },
+    /// A tenant pointing at another server than it was applied to, with managed objects gone.
+    MovedTenant {
+        tenant: String,
+        from: String,
+        to: String,
+        gone: usize,
     },
     /// The plan refuses to decide about an object (see [`super::Conflict`]).
     Conflict {
@@ -62,6 +81,34 @@ impl std::fmt::Display for GuardViolation {
                 )
             }
             GuardViolation::Conflict { address, message } => write!(f, "`{address}`: {message}"),
+            GuardViolation::Vanished {
+                tenant,
+                gone,
+                managed,
+                limit,
+            } => {
+                let share = *gone as f64 * 100.0 / *managed as f64;
+                write!(
+                    f,
+                    "{gone} of the {managed} objects zsc manages in `{tenant}` are gone live \
+                     ({share:.0}%, more than `max_destroy_percent`, {limit}%): deleted outside zsc, \
+                     or this is another tenant; zsc will not create them again on its own: check \
+                     the tenant, then allow it for one run with `--max-destroy-percent {}`",
+                    share.ceil()
+                )
+            }
+            GuardViolation::MovedTenant {
+                tenant,
+                from,
+                to,
+                gone,
+            } => write!(
+                f,
+                "`{tenant}` was last applied to `{from}`, the configuration now points at `{to}`, \
+                 and {gone} of the objects zsc manages there are gone: this may be another \
+                 organisation's tenant; if the move is meant, allow it for one run with \
+                 `--allow-moved-tenant`"
+            ),
             GuardViolation::Protected { address, action } => {
                 let verb = match action {
                     Action::Disable => "disable",
@@ -119,6 +166,31 @@ pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
             }
         }
     }
+    for tenant in &plan.tenants {
+        let gone = tenant.gone.total();
+        let managed = tenant.managed_users + tenant.managed_groups;
+        if gone > 0 && managed > 0 {
+            let share = gone as f64 * 100.0 / managed as f64;
+            if share > limits.max_destroy_percent {
+                out.push(GuardViolation::Vanished {
+                    tenant: tenant.name.clone(),
+                    gone,
+                    managed,
+                    limit: limits.max_destroy_percent,
+                });
+            }
+        }
+        if let Some(change) = tenant.server_change.as_ref().filter(|_| gone > 0) {
+            if !limits.allow_moved_tenant {
+                out.push(GuardViolation::MovedTenant {
+                    tenant: tenant.name.clone(),
+                    from: change.from.clone(),
+                    to: change.to.clone(),
+                    gone,
+                });
+            }
+        }
+    }
     let count = plan.summary.destroys();
     if count > limits.max_destroy {
         out.push(GuardViolation::TooManyDestroys {
@@ -133,7 +205,8 @@ pub fn check_guards(plan: &Plan, limits: Limits) -> Vec<GuardViolation> {
 /// of its members (a slip in review that empties a group locks people out as surely as
 /// deleting them). One member of two is no news; the only member of a group is.
 pub fn warnings(plan: &Plan, limits: Limits) -> Vec<String> {
-    let mut out = Vec::new();
+    // What happened to the tenant first: it is what makes the rest of the plan make sense.
+    let mut out = tenant_warnings(plan);
     for tenant in &plan.tenants {
         for loss in &tenant.member_losses {
             let share = loss.removed as f64 * 100.0 / loss.had.max(1) as f64;
@@ -146,4 +219,53 @@ pub fn warnings(plan: &Plan, limits: Limits) -> Vec<String> {
         }
     }
     out
+}
+
+/// What happened to each tenant itself: a server other than the one it was applied to, and
+/// managed objects gone live.
+pub fn tenant_warnings(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for tenant in &plan.tenants {
+        if let Some(change) = &tenant.server_change {
+            out.push(format!(
+                "tenant `{}` was last applied to `{}`; the configuration now points at `{}`",
+                tenant.name, change.from, change.to
+            ));
+        }
+        if let Some(text) = gone_text(tenant) {
+            out.push(text);
+        }
+    }
+    out
+}
+
+/// `42 of the 100 users zsc manages in `prod` are gone live: ...`.
+fn gone_text(tenant: &super::TenantSummary) -> Option<String> {
+    let gone = &tenant.gone;
+    if gone.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if gone.users > 0 {
+        parts.push(format!(
+            "{} of the {} users",
+            gone.users, tenant.managed_users
+        ));
+    }
+    if gone.groups > 0 {
+        parts.push(format!(
+            "{} of the {} groups",
+            gone.groups, tenant.managed_groups
+        ));
+    }
+    let mut sample: Vec<String> = gone.sample.iter().map(|n| format!("`{n}`")).collect();
+    if gone.total() > sample.len() {
+        sample.push("…".to_owned());
+    }
+    Some(format!(
+        "{} zsc manages in `{}` are gone live: deleted outside zsc, or this is another tenant ({})",
+        parts.join(" and "),
+        tenant.name,
+        sample.join(", ")
+    ))
 }

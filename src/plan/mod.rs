@@ -18,7 +18,7 @@ use crate::model::folded;
 
 pub use change::{Action, Address, AddressError, Change, Drift, ObjectKind, Values};
 pub use diff::{diff_tenant, TenantInput, TenantPlan};
-pub use guard::{check_guards, warnings, GuardViolation, Limits};
+pub use guard::{check_guards, tenant_warnings, warnings, GuardViolation, Limits};
 
 /// The plan file and JSON view format this build writes and reads.
 /// (2: users are identified by id and may be renamed; plans carry conflicts, drift and the
@@ -87,6 +87,70 @@ pub struct TenantSummary {
     /// Managed groups that lose members in this plan: how many, of how many they had.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub member_losses: Vec<MemberLoss>,
+    /// Managed objects whose id is no longer live: deleted outside zsc, or this is another
+    /// tenant.
+    #[serde(default, skip_serializing_if = "Gone::is_none")]
+    pub gone: Gone,
+    /// The server the tenant was last applied to, when the configuration now points at
+    /// another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_change: Option<ServerChange>,
+}
+
+/// Managed objects gone live.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gone {
+    pub users: usize,
+    pub groups: usize,
+    /// A few of their names, to recognise them by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<String>,
+}
+
+impl Gone {
+    /// How many names [`Gone::sample`] holds at most.
+    pub const SAMPLE: usize = 5;
+
+    pub fn is_none(&self) -> bool {
+        self.users + self.groups == 0
+    }
+
+    pub fn total(&self) -> usize {
+        self.users + self.groups
+    }
+
+    /// The managed objects of `managed` whose ids `live` does not hold.
+    pub fn of(managed: &crate::state::TenantState, live: &crate::model::LiveTenant) -> Gone {
+        let user_ids: std::collections::HashSet<&str> =
+            live.users.iter().map(|u| u.id.as_str()).collect();
+        let group_ids: std::collections::HashSet<&str> =
+            live.groups.iter().map(|g| g.id.as_str()).collect();
+        let mut gone = Gone::default();
+        for u in managed.users.values() {
+            if !user_ids.contains(u.id.as_str()) {
+                gone.users += 1;
+                if gone.sample.len() < Gone::SAMPLE {
+                    gone.sample.push(u.user_name.clone());
+                }
+            }
+        }
+        for g in managed.groups.values() {
+            if !group_ids.contains(g.id.as_str()) {
+                gone.groups += 1;
+                if gone.sample.len() < Gone::SAMPLE {
+                    gone.sample.push(g.name.clone());
+                }
+            }
+        }
+        gone
+    }
+}
+
+/// A tenant whose configuration points at another server than the one it was applied to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerChange {
+    pub from: String,
+    pub to: String,
 }
 
 /// A group losing members.

@@ -17,7 +17,10 @@ pub fn refresh_tenant(managed: &TenantState, live: &LiveTenant) -> TenantState {
     let groups_by_id: HashMap<&str, &LiveGroup> =
         live.groups.iter().map(|g| (g.id.as_str(), g)).collect();
 
-    let mut out = TenantState::default();
+    let mut out = TenantState {
+        server: managed.server.clone(),
+        ..TenantState::default()
+    };
     for (key, m) in &managed.users {
         if let Some(l) = users_by_id.get(m.id.as_str()) {
             out.users.insert(

@@ -73,6 +73,7 @@ fn plan_one(
         managed,
         live,
         remove_user_action: remove,
+        server: None,
     };
     Plan::build(
         PlanMeta {
@@ -348,6 +349,7 @@ fn max_destroy_and_protect_guards_trip() {
         Limits {
             max_destroy: 0,
             max_destroy_percent: 25.0,
+            allow_moved_tenant: false,
         },
     );
     assert_eq!(violations.len(), 3);

@@ -153,6 +153,7 @@ pub(crate) fn every_kind_of_change(dialect: Dialect) -> Plan {
             managed: &state,
             live: &live_tenant,
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     )
 }
@@ -186,6 +187,7 @@ pub(crate) fn every_action_in_two_tenants() -> Plan {
                 managed: &state,
                 live: &live,
                 remove_user_action: RemoveUserAction::Disable,
+                server: None,
             },
             TenantInput {
                 name: "zpa-prod",
@@ -194,6 +196,7 @@ pub(crate) fn every_action_in_two_tenants() -> Plan {
                 managed: &state2,
                 live: &live2,
                 remove_user_action: RemoveUserAction::Delete,
+                server: None,
             },
         ],
     )
@@ -239,6 +242,7 @@ fn empty_plan_says_no_changes() {
             managed: &TenantState::default(),
             live: &LiveTenant::default(),
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     );
     insta::assert_snapshot!(text::plan(&plan, Styles::PLAIN), @r"
@@ -318,6 +322,7 @@ fn many_creates(users: usize) -> Plan {
             managed: &TenantState::default(),
             live: &LiveTenant::default(),
             remove_user_action: RemoveUserAction::Disable,
+            server: None,
         }],
     )
 }

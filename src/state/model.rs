@@ -32,6 +32,10 @@ pub struct TenantState {
     pub users: BTreeMap<String, ManagedUser>,
     #[serde(default)]
     pub groups: BTreeMap<String, ManagedGroup>,
+    /// What identifies the server the tenant was last applied to (its normalised base URL, or
+    /// `emulator` for the built-in one): a configuration pointing elsewhere is news.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// A user zsc manages: its id (what it is), the userName zsc manages it as, and the attributes

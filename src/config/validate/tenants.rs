@@ -62,12 +62,10 @@ impl Validator {
                 record,
             );
             if let Some(url) = tenant.as_ref().and_then(|t| t.url.as_deref()) {
-                let server = same_server_key(url);
-                let other = self
-                    .tenants
-                    .iter()
-                    .flatten()
-                    .find(|o| o.url.as_deref().map(same_server_key) == Some(server.clone()));
+                let server = super::super::server_key(url);
+                let other = self.tenants.iter().flatten().find(|o| {
+                    o.url.as_deref().map(super::super::server_key) == Some(server.clone())
+                });
                 if let Some(other) = other {
                     cx.error(
                         name.at,
@@ -95,7 +93,7 @@ impl Validator {
             return None;
         }
         let mut ok = true;
-        let kind = match r.take(0) {
+        let kind = match r.field("kind") {
             Some((_, node)) => match cx.string("kind", node) {
                 Some(kind) => {
                     let parsed = TenantKind::ALL
@@ -125,21 +123,38 @@ impl Validator {
                 None
             }
         };
-        let url = r.take(1);
-        let token = r.take(2);
-        let dialect = r.take(3);
+        let url = r.field("url");
+        let token = r.field("token");
+        let dialect = r.field("dialect");
         let rate_limit = r
-            .take(4)
+            .field("rate_limit")
             .and_then(|(_, n)| cx.number("rate_limit", n, 0.0, true, 100_000.0));
         let parallelism = r
-            .take(5)
+            .field("parallelism")
             .and_then(|(_, n)| cx.integer("parallelism", n, 1, 256))
             .and_then(|n| usize::try_from(n).ok());
-        let page_size = r.take(6).and_then(|(_, n)| {
+        let page_size = r.field("page_size").and_then(|(_, n)| {
             let at = n.at;
             cx.integer("page_size", n, 1, 100_000).map(|v| (at, v))
         });
-        let allowed_domains = self.domains(cx, r.take(7));
+        let allowed_domains = self.domains(cx, r.field("allowed_domains"));
+        let renamed_from = r
+            .field("renamed_from")
+            .and_then(|(_, n)| cx.string("renamed_from", n))
+            .and_then(|from| {
+                if valid_tenant_name(&from.value) && from.value != name.value {
+                    Some(from.value)
+                } else {
+                    cx.error(
+                        from.at,
+                        format!(
+                            "`renamed_from` must name the tenant's old key (lowercase letters, digits, `-` and `_`), other than `{}`",
+                            name.value
+                        ),
+                    );
+                    None
+                }
+            });
         let kind = kind?;
 
         let dialect = match (kind.dialect(), dialect) {
@@ -248,6 +263,7 @@ impl Validator {
             parallelism,
             page_size,
             allowed_domains: allowed_domains.unwrap_or_default(),
+            renamed_from,
             origin: Origin {
                 file: self.files.get(cx.file).cloned().unwrap_or_default(),
                 line: u64::from(name.at.line),
@@ -417,22 +433,6 @@ fn valid_env_name(name: &str) -> bool {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// What identifies the server a `url` points at: scheme, host and port as the URL parser
-/// normalises them (lower-case host, default port dropped), and the path without a trailing
-/// `/`.
-fn same_server_key(url: &str) -> String {
-    match reqwest::Url::parse(url.trim()) {
-        Ok(u) => format!(
-            "{}://{}:{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or_default(),
-            u.port_or_known_default().unwrap_or_default(),
-            u.path().trim_end_matches('/')
-        ),
-        Err(_) => url.trim().trim_end_matches('/').to_owned(),
-    }
 }
 
 /// The transport rule ([`crate::dialect::check_transport`]) for a tenant's `url`.
