@@ -26,6 +26,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The configuration file.
     #[arg(
@@ -66,8 +67,8 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the configuration without contacting any tenant.
-    Validate,
+    /// Check the configuration without contacting any tenant (no token needed).
+    Validate(ValidateArgs),
     /// Read live users and groups into the state file.
     Refresh(RefreshArgs),
     /// Show what apply would change.
@@ -78,16 +79,35 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve the built-in emulated SCIM tenant over HTTP.
     Emulator(EmulatorArgs),
-    /// Show a plan saved by `zsc plan -o FILE`, as text, markdown or JSON.
+    /// Show a plan saved by `zsc plan -o FILE` (as text, markdown or JSON), or without one,
+    /// what the state holds.
     Show(ShowArgs),
     /// Inspect and edit what zsc manages, without touching any tenant.
     #[command(subcommand)]
     State(StateCommand),
     /// Print a shell completion script.
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print zsc's version.
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Output format: `json` prints every problem with its file, line and column.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Diagnostics for people, pointing at the line.
+    Text,
+    /// One JSON document: `valid`, counts, `problems` and `warnings` with their locations.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -112,10 +132,14 @@ pub struct ReadArgs {
 }
 
 impl ReadArgs {
-    pub fn settings(&self) -> crate::ops::ReadSettings {
+    pub fn settings(
+        &self,
+        progress: Option<crate::scim::ProgressSink>,
+    ) -> crate::ops::ReadSettings {
         crate::ops::ReadSettings {
             parallelism: self.parallelism,
             accept_listing_gap: self.accept_listing_gap,
+            progress,
         }
     }
 }
@@ -180,6 +204,9 @@ pub struct ApplyArgs {
     /// Apply only these objects (and what they depend on).
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
+    /// Read live state before planning (default); false plans from the state file alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
     #[command(flatten)]
     pub guards: GuardArgs,
     #[command(flatten)]
@@ -226,8 +253,8 @@ impl Format {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// A plan file saved by `zsc plan -o FILE`.
-    pub plan_file: PathBuf,
+    /// A plan file saved by `zsc plan -o FILE` [default: show what the state holds].
+    pub plan_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -239,12 +266,14 @@ pub enum StateCommand {
     List,
     /// Show the managed record of a user or group (`zsc state show 't.user["a@example.com"]'`).
     Show {
+        /// The user's or group's address.
         #[arg(value_name = "ADDR")]
         address: String,
     },
     /// Stop managing users or groups without changing the tenant. Remove them from the YAML
     /// too, or the next plan adopts them again.
     Rm {
+        /// Addresses of users or groups, or a tenant's name for all it holds.
         #[arg(value_name = "ADDR", required = true)]
         addresses: Vec<String>,
     },
@@ -263,7 +292,7 @@ pub struct EmulatorArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
     /// Which service to behave like.
-    #[arg(long, default_value = "scim")]
+    #[arg(long, value_enum, default_value_t = Dialect::Scim)]
     pub dialect: Dialect,
     /// Keep the tenant's data in this JSON file [default: memory only].
     #[arg(long)]
@@ -296,6 +325,22 @@ pub struct EmulatorArgs {
     /// Behave like a server with this difference; repeatable.
     #[arg(long = "quirk", value_name = "NAME")]
     pub quirks: Vec<crate::emulator::Quirk>,
+}
+
+/// The dialects as `--dialect` values, listed in `--help`.
+impl ValueEnum for Dialect {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Dialect::Scim, Dialect::Zia, Dialect::Zpa]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Dialect::Scim => "generic SCIM 2.0 (RFC 7643/7644)",
+            Dialect::Zia => "Zscaler Internet Access",
+            Dialect::Zpa => "Zscaler Private Access",
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// The emulator's quirks as `--quirk` values, named and described by the emulator.

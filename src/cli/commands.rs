@@ -17,22 +17,37 @@ use crate::ops::{self, Workspace};
 use crate::plan::Plan;
 use crate::render::{self, Tone};
 
-use super::args::{ApplyArgs, Cli, Command, EmulatorArgs, ImportArgs, PlanArgs, StateCommand};
+use super::args::{
+    ApplyArgs, Cli, Command, EmulatorArgs, ImportArgs, PlanArgs, StateCommand, ValidateArgs,
+    ValidateFormat,
+};
 use super::output::Output;
-use super::progress::Reporter;
+use super::progress::{ReadReporter, Reporter};
 use super::ExitStatus;
 
 pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
     match &cli.command {
-        Command::Validate => validate(cli, out),
+        Command::Validate(args) => validate(cli, out, args),
         Command::Refresh(args) => refresh(cli, out, args).await,
         Command::Plan(args) => plan(cli, out, args).await,
         Command::Apply(args) => apply(cli, out, args).await,
         Command::Import(args) => import(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
-        Command::Show(args) => {
-            let plan = ops::plan::read(&args.plan_file)?;
-            out.print(&render::plan(&plan, args.format.view(), out.out));
+        Command::Show(args) => match &args.plan_file {
+            Some(path) => {
+                let plan = ops::plan::read(path)?;
+                out.print(&render::plan(&plan, args.format.view(), out.out));
+                Ok(ExitStatus::Success)
+            }
+            None => {
+                let ws = workspace(cli, out)?;
+                let state = ops::state::list(&ws.store)?;
+                out.print(&render::state::summary(&state, ws.store.path()));
+                Ok(ExitStatus::Success)
+            }
+        },
+        Command::Version => {
+            out.print(&format!("zsc {}\n", env!("CARGO_PKG_VERSION")));
             Ok(ExitStatus::Success)
         }
         Command::State(command) => state(cli, out, command),
@@ -46,17 +61,64 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
     }
 }
 
+/// Read progress for a command that reads tenants.
+struct Reading(Arc<ReadReporter>);
+
+impl Reading {
+    fn sink(&self) -> crate::scim::ProgressSink {
+        crate::scim::ProgressSink(self.0.clone())
+    }
+
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
+
+fn reader(out: Output) -> Reading {
+    Reading(Arc::new(ReadReporter::new(out.bars, out.quiet)))
+}
+
 /// The configuration and state store, with the configuration's warnings said.
 fn workspace(cli: &Cli, out: Output) -> Result<Workspace, Error> {
-    let ws = Workspace::load(&cli.global.config, cli.global.state.as_deref())?;
-    for warning in &ws.warnings {
-        out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
-    }
+    let ws = Workspace::load(&cli.global.config, cli.global.state.as_deref(), true)?;
+    warn_about(&ws, out);
     Ok(ws)
 }
 
-fn validate(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
-    let ws = workspace(cli, out)?;
+fn warn_about(ws: &Workspace, out: Output) {
+    for warning in &ws.warnings {
+        out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
+        out.annotate("warning", &warning.origin, &warning.message);
+    }
+}
+
+fn validate(cli: &Cli, out: Output, args: &ValidateArgs) -> Result<ExitStatus, Error> {
+    let loaded = Workspace::load(&cli.global.config, cli.global.state.as_deref(), false);
+    if args.format == ValidateFormat::Json {
+        let outcome = match &loaded {
+            Ok(ws) => {
+                let v = ops::validate(ws);
+                Ok((
+                    render::validation::Counts {
+                        users: v.users,
+                        groups: v.groups,
+                        tenants: v.tenants,
+                    },
+                    ws.warnings.as_slice(),
+                ))
+            }
+            Err(e) => Err(e),
+        };
+        let (document, status) = render::validation::json(&cli.global.config, outcome);
+        out.print(&document);
+        return Ok(if status {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
+    }
+    let ws = loaded?;
+    warn_about(&ws, out);
     let v = ops::validate(&ws);
     out.print(&format!(
         "{} is valid: {}, {} across {}.\n",
@@ -74,7 +136,15 @@ async fn refresh(
     args: &super::args::RefreshArgs,
 ) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
-    let refreshed = ops::refresh::refresh(&ws, &args.read.settings(), &args.guards.flags()).await?;
+    let reading = reader(out);
+    let refreshed = ops::refresh::refresh(
+        &ws,
+        &args.read.settings(Some(reading.sink())),
+        &args.guards.flags(),
+    )
+    .await;
+    reading.finish();
+    let refreshed = refreshed?;
     for warning in &refreshed.warnings {
         out.warn(warning);
     }
@@ -97,8 +167,16 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Err
         limits: ws.limits(&args.guards.flags()),
         accept_listing_gap: args.read.accept_listing_gap,
     };
-    let planned =
-        ops::plan::plan(&ws, &settings, args.read.parallelism, args.out.as_deref()).await?;
+    let reading = reader(out);
+    let planned = ops::plan::plan(
+        &ws,
+        &settings,
+        &args.read.settings(Some(reading.sink())),
+        args.out.as_deref(),
+    )
+    .await;
+    reading.finish();
+    let planned = planned?;
     out.print(&render::plan(&planned.plan, args.format.view(), out.out));
     if let Some(refused) = planned.refused {
         return Err(refused);
@@ -123,12 +201,22 @@ async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, E
     let settings = ApplySettings {
         plan_file: args.plan_file.clone(),
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
+        refresh: args.refresh,
         limits: args.guards.flags(),
-        read: args.read.settings(),
+        read: args.read.settings(None),
     };
     drop(state);
+    let reading = reader(out);
+    let settings = ApplySettings {
+        read: crate::ops::ReadSettings {
+            progress: Some(reading.sink()),
+            ..settings.read
+        },
+        ..settings
+    };
     let hooks = Hooks {
         out,
+        reading,
         auto_approve: args.auto_approve,
         reporter: Arc::new(Reporter::new(out.bars, out.err, out.quiet)),
         signals: std::sync::Mutex::new(None),
@@ -152,6 +240,7 @@ async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, E
 /// progress on stderr, Ctrl-C and SIGTERM.
 struct Hooks {
     out: Output,
+    reading: Reading,
     auto_approve: bool,
     reporter: Arc<Reporter>,
     signals: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -179,6 +268,7 @@ impl ApplyHooks for Hooks {
     }
 
     fn planned(&self, plan: &Plan) {
+        self.reading.finish();
         self.out.print(&render::text::plan(plan, self.out.out));
     }
 
@@ -263,7 +353,10 @@ async fn import(cli: &Cli, out: Output, args: &ImportArgs) -> Result<ExitStatus,
         tenant: args.tenant.clone(),
         out: args.out.clone(),
         force: args.force,
-        parallelism: args.parallelism,
+        read: crate::ops::ReadSettings {
+            parallelism: args.parallelism,
+            ..Default::default()
+        },
     };
     let report = ops::import::import(&ws, &settings, &cli.global.config).await?;
     for note in &report.notes {

@@ -36,7 +36,7 @@ impl Output {
             err: Styles {
                 enabled: decide(stderr_tty),
             },
-            bars: !global.quiet && !global.no_progress && decide(stderr_tty),
+            bars: bars(global.quiet, global.no_progress, stderr_tty, dumb),
             quiet: global.quiet,
         }
     }
@@ -63,14 +63,40 @@ impl Output {
         eprintln!("{} {text}", self.err.paint(Tone::Error, "error:"));
     }
 
-    /// How a command failed, as the error says it is shown.
+    /// How a command failed, as the error says it is shown; configuration problems are also
+    /// annotated on their lines when running in GitHub Actions.
     pub fn report(&self, error: &crate::error::Error) {
         match error.message() {
             Some(crate::error::Message::Diagnostics(text)) => eprintln!("{text}"),
             Some(crate::error::Message::Error(text)) => self.error(&text),
             None => {}
         }
+        if let crate::error::Error::Config(e) = error {
+            for d in e.diagnostics() {
+                let origin = crate::model::Origin {
+                    file: d.file.clone(),
+                    line: d.line,
+                    column: d.column,
+                };
+                self.annotate("error", &origin, &d.message);
+            }
+        }
     }
+
+    /// A GitHub Actions workflow command (`::error file=…,line=…,col=…::message`) on stdout,
+    /// where GitHub reads them, when running there (`GITHUB_ACTIONS=true`); nothing elsewhere.
+    pub fn annotate(&self, level: &str, at: &crate::model::Origin, message: &str) {
+        if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+            self.print(&crate::render::validation::annotation(level, at, message));
+        }
+    }
+}
+
+/// Whether progress bars are drawn: on a terminal that can draw them, unless told not to.
+/// Bars are about the stream, not about color: `--color always` in CI keeps the per-change
+/// lines, and NO_COLOR keeps the bar on a terminal.
+fn bars(quiet: bool, no_progress: bool, stderr_tty: bool, dumb: bool) -> bool {
+    !quiet && !no_progress && stderr_tty && !dumb
 }
 
 /// Whether a stream gets colors: `--color always|never` decide; `auto` wants a terminal, no
@@ -122,6 +148,19 @@ pub fn init_logging(verbose: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bars_follow_the_terminal_and_the_flags_not_the_colors() {
+        // (quiet, --no-progress, terminal, TERM=dumb) -> bars
+        assert!(bars(false, false, true, false));
+        assert!(
+            !bars(false, false, false, false),
+            "CI: lines, whatever --color says"
+        );
+        assert!(!bars(true, false, true, false));
+        assert!(!bars(false, true, true, false));
+        assert!(!bars(false, false, true, true));
+    }
 
     #[test]
     fn color_only_on_a_terminal_unless_forced() {

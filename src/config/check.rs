@@ -85,10 +85,13 @@ impl Ctx<'_> {
             .map(|f| format!("`{f}`"))
             .collect::<Vec<_>>()
             .join(", ");
+        let hint = did_you_mean(&key.value, expected.iter().copied())
+            .map(|m| format!("; did you mean `{m}`?"))
+            .unwrap_or_default();
         self.error(
             key.at,
             format!(
-                "unknown key `{}` in {what} (expected one of {list})",
+                "unknown key `{}` in {what} (expected one of {list}){hint}",
                 key.value
             ),
         );
@@ -259,4 +262,20 @@ fn range(min: u64, max: u64) -> String {
     } else {
         format!("between {min} and {max}")
     }
+}
+
+/// The candidate closest to `typed`, if one is close enough to be what was meant (a typo, a
+/// transposition, a different case): Jaro-Winkler similarity of at least 0.85, as rustc and
+/// clap suggest.
+pub(crate) fn did_you_mean<'a>(
+    typed: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let folded = typed.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&folded, &c.to_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
 }

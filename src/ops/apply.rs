@@ -22,6 +22,8 @@ pub struct ApplySettings {
     /// A plan saved by `zsc plan -o FILE`: applied exactly, without asking.
     pub plan_file: Option<PathBuf>,
     pub targets: Vec<Address>,
+    /// Read live state before planning (false: plan from the state file alone).
+    pub refresh: bool,
     pub limits: LimitFlags,
     pub read: ReadSettings,
 }
@@ -99,7 +101,7 @@ pub async fn apply(
             hooks.recovered(loaded.replayed);
         }
     }
-    let tenants = Tenants::connect(&ws.config, settings.read.parallelism).await?;
+    let tenants = Tenants::connect(&ws.config, &settings.read).await?;
     let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
     let shutdown = tenants.shutdown().await;
     let applied = result?;
@@ -138,7 +140,7 @@ async fn run(
         }
         None => {
             let plan_settings = PlanSettings {
-                refresh: true,
+                refresh: settings.refresh,
                 targets: settings.targets.clone(),
                 limits: ws.limits(&settings.limits),
                 accept_listing_gap: settings.read.accept_listing_gap,

@@ -27,7 +27,7 @@ pub struct ImportSettings {
     pub out: Option<PathBuf>,
     /// Overwrite the file if it exists.
     pub force: bool,
-    pub parallelism: Option<usize>,
+    pub read: super::ReadSettings,
 }
 
 /// What an import wrote and recorded.
@@ -86,7 +86,7 @@ pub async fn import(
     let _lock = store.lock("import")?;
     let mut state = store.load()?.state;
 
-    let tenants = Tenants::connect(config, settings.parallelism).await?;
+    let tenants = Tenants::connect(config, &settings.read).await?;
     let live = tenants.read(&selected, |_| Expected::default()).await;
     tenants.shutdown().await?;
     let live = live?;

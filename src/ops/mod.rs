@@ -36,9 +36,14 @@ pub struct Workspace {
 
 impl Workspace {
     /// Load and validate the configuration at `config` (no network); the state lives at
-    /// `state`, or `.zsc/state.json` beside the configuration.
-    pub fn load(config: &Path, state: Option<&Path>) -> Result<Workspace, Error> {
-        let config = config::load(config)?;
+    /// `state`, or `.zsc/state.json` beside the configuration. `check_tokens`: whether every
+    /// token must be available now (not for `zsc validate`, which needs no secret).
+    pub fn load(
+        config: &Path,
+        state: Option<&Path>,
+        check_tokens: bool,
+    ) -> Result<Workspace, Error> {
+        let config = config::load_with(config, &config::LoadOptions { check_tokens })?;
         let path = state
             .map(Path::to_owned)
             .unwrap_or_else(|| config.dir.join(".zsc").join("state.json"));
@@ -83,12 +88,13 @@ impl LimitFlags {
     }
 }
 
-/// How to read tenants: `--parallelism` (requests in flight per tenant) and
-/// `--accept-listing-gap`.
-#[derive(Clone, Copy, Debug, Default)]
+/// How to read tenants: `--parallelism` (requests in flight per tenant),
+/// `--accept-listing-gap`, and where progress goes.
+#[derive(Clone, Debug, Default)]
 pub struct ReadSettings {
     pub parallelism: Option<usize>,
     pub accept_listing_gap: bool,
+    pub progress: Option<crate::scim::ProgressSink>,
 }
 
 /// `zsc validate`: how much the configuration declares.

@@ -38,11 +38,11 @@ pub struct Planned {
 pub async fn plan(
     ws: &Workspace,
     settings: &PlanSettings,
-    parallelism: Option<usize>,
+    read: &super::ReadSettings,
     out: Option<&Path>,
 ) -> Result<Planned, Error> {
     let state = ws.store.load()?.state;
-    let tenants = Tenants::connect(&ws.config, parallelism).await?;
+    let tenants = Tenants::connect(&ws.config, read).await?;
     let result = compute(ws, &state, &tenants, settings).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;

@@ -31,7 +31,7 @@ pub async fn refresh(
 ) -> Result<Refreshed, Error> {
     let _lock = ws.store.lock("refresh")?;
     let state = ws.store.load()?.state;
-    let tenants = Tenants::connect(&ws.config, settings.parallelism).await?;
+    let tenants = Tenants::connect(&ws.config, settings).await?;
     let plan_settings = super::plan::PlanSettings {
         refresh: true,
         targets: Vec::new(),

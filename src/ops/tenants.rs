@@ -12,6 +12,8 @@ use crate::model::LiveTenant;
 use crate::scim::{ClientOptions, Expected, ScimClient};
 use crate::secret::Secret;
 
+use super::ReadSettings;
+
 /// Clients for the tenants of a run, and the emulators that must outlive them.
 pub struct Tenants {
     pub clients: HashMap<String, ScimClient>,
@@ -29,8 +31,9 @@ pub fn parallelism(tenant: &TenantConfig, flag: Option<usize>) -> usize {
 }
 
 impl Tenants {
-    /// Connect to every configured tenant. `--parallelism` is `flag`.
-    pub async fn connect(config: &Config, flag: Option<usize>) -> Result<Tenants, Error> {
+    /// Connect to every configured tenant, reading as `read` says.
+    pub async fn connect(config: &Config, read: &ReadSettings) -> Result<Tenants, Error> {
+        let flag = read.parallelism;
         let mut tenants = Tenants {
             clients: HashMap::new(),
             emulators: Vec::new(),
@@ -66,6 +69,7 @@ impl Tenants {
             options.page_size = tenant.page_size;
             options.rate_limit = tenant.rate_limit;
             options.parallelism = parallelism(tenant, flag);
+            options.progress = read.progress.clone().map(|sink| (name.clone(), sink));
             if let Some(timeout) = test_timeout() {
                 options.timeout = timeout;
             }

@@ -3,7 +3,7 @@
 //! Pure: returns a string; the command line prints it.
 
 use crate::apply::{ApplyReport, Outcome};
-use crate::plan::Plan;
+use crate::plan::{Action, ObjectKind, Plan};
 
 use super::{count, thousands, Styles, Tone};
 
@@ -37,8 +37,9 @@ pub fn summary(plan: &Plan, report: &ApplyReport, styles: Styles) -> String {
     } else {
         styles.paint(Tone::Create, "Apply complete!")
     };
+    let words = done_words(plan, report);
     text.push_str(&format!(
-        "\n{head} {} done, {} failed, {} skipped{} in {:.1}s ({}).\n",
+        "\n{head} {} done, {} failed, {} skipped{} in {:.1}s ({}){}.\n",
         thousands(done),
         thousands(failed),
         thousands(skipped),
@@ -49,9 +50,56 @@ pub fn summary(plan: &Plan, report: &ApplyReport, styles: Styles) -> String {
         },
         report.elapsed.as_secs_f64(),
         count(report.requests as usize, "request", "requests"),
+        if words.is_empty() {
+            String::new()
+        } else {
+            format!(": {words}")
+        },
     ));
     if failed + skipped + not_started > 0 {
         text.push_str("State holds everything that was done; run `zsc apply` again to finish.\n");
     }
     text
+}
+
+/// What was done, in the plan's words: `2 users created, 1 group renamed, 3 memberships added`.
+fn done_words(plan: &Plan, report: &ApplyReport) -> String {
+    let mut tally: Vec<((ObjectKind, Action), usize)> = Vec::new();
+    for (change, outcome) in plan.changes.iter().zip(&report.outcomes) {
+        if !outcome.is_done() {
+            continue;
+        }
+        let key = (change.object, change.action);
+        match tally.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => tally.push((key, 1)),
+        }
+    }
+    tally.sort_by_key(|(k, _)| *k);
+    tally
+        .into_iter()
+        .map(|((object, action), n)| {
+            let (one, many) = match object {
+                ObjectKind::User => ("user", "users"),
+                ObjectKind::Group => ("group", "groups"),
+                ObjectKind::Membership => ("membership", "memberships"),
+            };
+            format!("{} {}", count(n, one, many), past(action))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An action as done: `created`, `renamed`, `added`...
+pub fn past(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Adopt => "adopted",
+        Action::Update => "updated",
+        Action::Rename => "renamed",
+        Action::Disable => "disabled",
+        Action::Delete => "deleted",
+        Action::Add => "added",
+        Action::Remove => "removed",
+    }
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod markdown;
 pub mod state;
 pub mod text;
+pub mod validation;
 
 use owo_colors::{OwoColorize, Style};
 

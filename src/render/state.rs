@@ -105,3 +105,31 @@ fn list_row(out: &mut String, name: &str, items: &[&str]) {
 fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
+
+/// `zsc show` without a plan: where the state is, its lineage and serial, and per tenant what
+/// zsc manages there and on which server.
+pub fn summary(state: &State, path: &std::path::Path) -> String {
+    let mut out = format!(
+        "State {}: lineage {}, serial {}.\n",
+        path.display(),
+        state.lineage,
+        state.serial
+    );
+    if state.tenants.is_empty() {
+        out.push_str("zsc manages nothing yet.\n");
+        return out;
+    }
+    for (tenant, t) in &state.tenants {
+        let _ = write!(
+            out,
+            "{tenant}: {}, {}",
+            super::count(t.users.len(), "user", "users"),
+            super::count(t.groups.len(), "group", "groups")
+        );
+        if let Some(server) = &t.server {
+            let _ = write!(out, " on {server}");
+        }
+        out.push('\n');
+    }
+    out
+}

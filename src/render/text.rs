@@ -369,6 +369,8 @@ struct Row {
     name: &'static str,
     action: Action,
     text: String,
+    /// For a long value changed in place, the old and new values, to show which words changed.
+    words: Option<(String, String)>,
 }
 
 fn write_rows(out: &mut String, rows: &[Row], styles: Styles) {
@@ -381,7 +383,49 @@ fn write_rows(out: &mut String, rows: &[Row], styles: Styles) {
             r.name,
             r.text
         );
+        if let Some((old, new)) = &r.words {
+            let _ = writeln!(
+                out,
+                "        {} {}",
+                styles.paint(Tone::Muted, "# words:"),
+                word_diff(old, new, styles)
+            );
+        }
     }
+}
+
+/// Values this long (in characters, or words) get the words that changed shown under their
+/// row: in `"Finance and Operations EMEA" -> "Finance and Operations APAC"` the change is easy
+/// to miss.
+const WORD_DIFF_CHARS: usize = 24;
+const WORD_DIFF_WORDS: usize = 3;
+
+fn worth_a_word_diff(old: &str, new: &str) -> bool {
+    let long = |s: &str| {
+        s.chars().count() >= WORD_DIFF_CHARS || s.split_whitespace().count() >= WORD_DIFF_WORDS
+    };
+    long(old) || long(new)
+}
+
+/// `Finance and Operations [-EMEA-]{+APAC+}`: the words that stayed as they are, the removed
+/// ones in `[-…-]` and the added ones in `{+…+}` (red and green when colored), as
+/// `git diff --word-diff` shows them.
+fn word_diff(old: &str, new: &str, styles: Styles) -> String {
+    let diff = similar::TextDiff::from_words(old, new);
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let text = crate::model::printable(change.value()).into_owned();
+        match change.tag() {
+            similar::ChangeTag::Equal => out.push_str(&text),
+            similar::ChangeTag::Delete => {
+                out.push_str(&styles.paint(Tone::Destroy, &format!("[-{text}-]")))
+            }
+            similar::ChangeTag::Insert => {
+                out.push_str(&styles.paint(Tone::Create, &format!("{{+{text}+}}")))
+            }
+        }
+    }
+    out
 }
 
 /// The attributes that differ between `before` and `after` (all set ones for a create).
@@ -432,6 +476,7 @@ fn attribute_rows(before: Option<&Values>, after: Option<&Values>) -> Vec<Row> {
             (None, Some(new)) => Some(Row {
                 name,
                 action: Action::Create,
+                words: None,
                 text: if creating {
                     new
                 } else {
@@ -441,18 +486,29 @@ fn attribute_rows(before: Option<&Values>, after: Option<&Values>) -> Vec<Row> {
             (Some(old), Some(new)) if old != new => Some(Row {
                 name,
                 action: Action::Update,
+                words: raw(name, b, a).filter(|(o, n)| worth_a_word_diff(o, n)),
                 text: format!("{old} -> {new}"),
             }),
             (Some(old), None) if after.is_some() && name != "name" && name != "user_name" => {
                 Some(Row {
                     name,
                     action: Action::Delete,
+                    words: None,
                     text: format!("{old} -> null"),
                 })
             }
             _ => None,
         })
         .collect()
+}
+
+/// The unquoted old and new value of user attribute `name`, for the word diff.
+fn raw(name: &str, before: &Values, after: &Values) -> Option<(String, String)> {
+    let field = USER_FIELDS.iter().find(|f| f.name == name)?;
+    Some((
+        (field.get)(&before.attrs).clone()?,
+        (field.get)(&after.attrs).clone()?,
+    ))
 }
 
 /// A string as the plan shows it: double-quoted, with `"` and `\\` escaped and control and

@@ -35,6 +35,24 @@ pub struct ClientOptions {
     /// Limit for one request, from sending to the last byte of the answer.
     pub timeout: Duration,
     pub backoff: Backoff,
+    /// Told how far reads have got, under this name (the tenant's).
+    pub progress: Option<(String, ProgressSink)>,
+}
+
+/// Told how far a read has got, for a progress display.
+pub trait ReadProgress: Send + Sync {
+    /// `tenant` has read `done` of `total` of `what` (`users`, `groups`, `group members`).
+    fn advance(&self, tenant: &str, what: &str, done: usize, total: usize);
+}
+
+/// A [`ReadProgress`] to hand to clients.
+#[derive(Clone)]
+pub struct ProgressSink(pub Arc<dyn ReadProgress>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 impl ClientOptions {
@@ -48,6 +66,7 @@ impl ClientOptions {
             parallelism: dialect.spec().default_parallelism,
             timeout: Duration::from_secs(60),
             backoff: Backoff::default(),
+            progress: None,
         }
     }
 }
@@ -85,6 +104,7 @@ pub(super) struct Inner {
     pub(super) pacer: Pacer,
     pub(super) backoff: Backoff,
     pub(super) requests: AtomicU64,
+    pub(super) progress: Option<(String, ProgressSink)>,
     /// What `/ServiceProviderConfig` said, once read (see `discovery.rs`).
     pub(super) capabilities: tokio::sync::OnceCell<super::discovery::Capabilities>,
 }
@@ -129,6 +149,7 @@ impl ScimClient {
                 backoff: options.backoff,
                 requests: AtomicU64::new(0),
                 capabilities: tokio::sync::OnceCell::new(),
+                progress: options.progress,
             }),
         })
     }
@@ -139,6 +160,13 @@ impl ScimClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base
+    }
+
+    /// Say how far a read has got, if anyone listens.
+    pub(super) fn advance(&self, what: &str, done: usize, total: usize) {
+        if let Some((tenant, sink)) = &self.inner.progress {
+            sink.0.advance(tenant, what, done, total);
+        }
     }
 
     /// HTTP requests sent so far, retries included.

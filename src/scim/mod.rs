@@ -11,7 +11,7 @@ pub mod transport;
 pub mod wire;
 pub mod write;
 
-pub use client::{ClientOptions, ScimClient};
+pub use client::{ClientOptions, ProgressSink, ReadProgress, ScimClient};
 pub use discovery::Capabilities;
 pub use error::ScimError;
 pub use read::Expected;

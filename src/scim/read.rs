@@ -2,7 +2,7 @@
 //! complete where a listing comes back short; and look-ups by id and by name.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -107,9 +107,17 @@ impl ScimClient {
             groups.push(listed.group);
         }
         if !need_members.is_empty() {
+            let total = need_members.len();
+            let read = Arc::new(AtomicUsize::new(0));
             let fetched = self
-                .concurrently(need_members, |client, (i, id)| async move {
-                    client.get_group(&id).await.map(|g| (i, g))
+                .concurrently(need_members, move |client, (i, id)| {
+                    let read = Arc::clone(&read);
+                    async move {
+                        let group = client.get_group(&id).await?;
+                        let done = read.fetch_add(1, Ordering::Relaxed) + 1;
+                        client.advance("group members", done, total);
+                        Ok((i, group))
+                    }
                 })
                 .await?;
             for (i, g) in fetched {
@@ -392,6 +400,8 @@ impl ScimClient {
         let page = self.inner.page_size.load(Ordering::Relaxed);
         let (mut items, total) = self.list_page::<W>(resource, 1, page, extra).await?;
         let returned = items.len();
+        let what = progress_name(resource);
+        self.advance(what, returned, total.map_or(returned, |t| t as usize));
         let Some(total) = total else {
             let items = self.list_sequential::<W>(resource, extra, items).await?;
             let total = items.len() as u64;
@@ -418,13 +428,17 @@ impl ScimClient {
             let starts: Vec<usize> = (returned + 1..=total_usize).step_by(step).collect();
             let resource: Arc<str> = resource.into();
             let extra: Arc<str> = extra.into();
+            let read = Arc::new(AtomicUsize::new(returned));
             let pages = self
                 .concurrently(starts, move |client, start| {
                     let (resource, extra) = (Arc::clone(&resource), Arc::clone(&extra));
+                    let read = Arc::clone(&read);
                     async move {
                         let (items, _) = client
                             .list_page::<W>(&resource, start, step, &extra)
                             .await?;
+                        let done = read.fetch_add(items.len(), Ordering::Relaxed) + items.len();
+                        client.advance(what, done, total_usize);
                         Ok(items)
                     }
                 })
@@ -633,6 +647,15 @@ fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {
         .zip(keep)
         .filter_map(|(item, keep)| keep.then_some(item))
         .collect()
+}
+
+/// What a listing of `resource` reads, in words for progress: `users`, `groups`.
+fn progress_name(resource: &str) -> &'static str {
+    match resource {
+        "Users" => "users",
+        "Groups" => "groups",
+        _ => "objects",
+    }
 }
 
 fn list_path(resource: &str, start: usize, count: usize, extra: &str) -> String {

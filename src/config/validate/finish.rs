@@ -65,6 +65,8 @@ struct Cross<'v> {
     uncertain: Vec<bool>,
     /// Per group, its members (user indexes), deduplicated, in declaration order.
     members: Vec<Vec<usize>>,
+    /// How many more "did you mean" suggestions to look for.
+    suggestions_left: usize,
 }
 
 impl<'v> Cross<'v> {
@@ -81,6 +83,7 @@ impl<'v> Cross<'v> {
             group_scopes: Vec::new(),
             uncertain: vec![false; v.users.len() + v.groups.len()],
             members: vec![Vec::new(); v.groups.len()],
+            suggestions_left: 20,
         }
     }
 
@@ -290,14 +293,18 @@ impl<'v> Cross<'v> {
                             v.scope_text(&self.group_scopes[gi])
                         ),
                     ),
-                    None => sink.error(
-                        g.pos.file,
-                        m.at,
-                        format!(
-                            "member `{}` of group `{}` is not a declared user",
-                            m.value, g.name
-                        ),
-                    ),
+                    None => {
+                        let hint =
+                            self.suggest(&m.value, v.users.iter().map(|u| u.user_name.as_str()));
+                        sink.error(
+                            g.pos.file,
+                            m.at,
+                            format!(
+                                "member `{}` of group `{}` is not a declared user{hint}",
+                                m.value, g.name
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -318,11 +325,12 @@ impl<'v> Cross<'v> {
                         ),
                     ),
                     None => {
-                        let hint = self
-                            .renames
-                            .get(&key(&entry.value))
-                            .map(|&gi| format!("; it is renamed to `{}`", v.groups[gi].name))
-                            .unwrap_or_default();
+                        let hint = match self.renames.get(&key(&entry.value)) {
+                            Some(&gi) => format!("; it is renamed to `{}`", v.groups[gi].name),
+                            None => {
+                                self.suggest(&entry.value, v.groups.iter().map(|g| g.name.as_str()))
+                            }
+                        };
                         sink.error(
                             u.pos.file,
                             entry.at,
@@ -343,6 +351,18 @@ impl<'v> Cross<'v> {
                 fresh
             });
         }
+    }
+
+    /// "; did you mean `x`?" for a name that names nothing, for the first few such names (each
+    /// suggestion compares with every declared name).
+    fn suggest<'a>(&mut self, typed: &str, names: impl Iterator<Item = &'a str>) -> String {
+        if self.suggestions_left == 0 {
+            return String::new();
+        }
+        self.suggestions_left -= 1;
+        super::super::check::did_you_mean(typed, names)
+            .map(|m| format!("; did you mean `{m}`?"))
+            .unwrap_or_default()
     }
 
     /// What the dialects allow: groups per user, attributes kept.
