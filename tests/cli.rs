@@ -44,7 +44,7 @@ fn validate_as_json_and_as_github_annotations() {
         c.env("GITHUB_ACTIONS", "true");
     })
     .code(1)
-    .stdout_has("::error file=zsc.yaml,line=8,col=5::unknown key `dispaly_name` in user");
+    .stderr_has("::error file=zsc.yaml,line=8,col=5::unknown key `dispaly_name` in user");
 
     env.config("users:\n  - user_name: a@example.com\n");
     let run = env.zsc(&["validate", "--format", "json"]).success();

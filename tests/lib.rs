@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod bench_smoke;
+mod ci;
 mod cli;
 mod core_loop;
 mod corpus;

@@ -18,8 +18,8 @@ use crate::plan::Plan;
 use crate::render::{self, Tone};
 
 use super::args::{
-    ApplyArgs, Cli, Command, EmulatorArgs, ImportArgs, PlanArgs, StateCommand, ValidateArgs,
-    ValidateFormat,
+    ApplyArgs, Cli, Command, EmulatorArgs, Format, ImportArgs, PlanArgs, StateCommand,
+    ValidateArgs, ValidateFormat,
 };
 use super::output::Output;
 use super::progress::{ReadReporter, Reporter};
@@ -36,7 +36,12 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
         Command::Show(args) => match &args.plan_file {
             Some(path) => {
                 let plan = ops::plan::read(path)?;
-                out.print(&render::plan(&plan, args.format.view(), out.out));
+                out.print(&render::plan(
+                    &plan,
+                    args.format.view(),
+                    out.out,
+                    &context(),
+                ));
                 Ok(ExitStatus::Success)
             }
             None => {
@@ -158,7 +163,32 @@ async fn refresh(
     Ok(ExitStatus::Success)
 }
 
+/// Where a pull-request comment comes from: the CI's commit, run and time (see
+/// [`render::markdown::Context`]).
+fn context() -> render::markdown::Context {
+    render::markdown::Context::from_vars(|name| std::env::var(name).ok())
+}
+
 async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Error> {
+    let result = plan_or_fail(cli, out, args).await;
+    if let (Err(error), Format::Markdown) = (&result, args.format) {
+        // A pull request still gets a comment saying what failed (a refused plan has had
+        // its own); the error goes to stderr and the exit code says so as always.
+        if !matches!(error, Error::Refused(_) | Error::Interrupted) {
+            let message = match error.message() {
+                Some(crate::error::Message::Diagnostics(text)) => text,
+                _ => format!("error: {error}"),
+            };
+            out.print(&render::markdown::failed(
+                &render::markdown::Failed::Error { message: &message },
+                &context(),
+            ));
+        }
+    }
+    result
+}
+
+async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
     let state = ws.store.load()?.state;
     let settings = PlanSettings {
@@ -177,7 +207,23 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Err
     .await;
     reading.finish();
     let planned = planned?;
-    out.print(&render::plan(&planned.plan, args.format.view(), out.out));
+    match (&planned.refused, args.format) {
+        (Some(Error::Refused(violations)), Format::Markdown) => {
+            out.print(&render::markdown::failed(
+                &render::markdown::Failed::Refused {
+                    plan: &planned.plan,
+                    violations,
+                },
+                &context(),
+            ))
+        }
+        _ => out.print(&render::plan(
+            &planned.plan,
+            args.format.view(),
+            out.out,
+            &context(),
+        )),
+    }
     if let Some(refused) = planned.refused {
         return Err(refused);
     }

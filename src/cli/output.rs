@@ -83,11 +83,15 @@ impl Output {
         }
     }
 
-    /// A GitHub Actions workflow command (`::error file=…,line=…,col=…::message`) on stdout,
-    /// where GitHub reads them, when running there (`GITHUB_ACTIONS=true`); nothing elsewhere.
+    /// A GitHub Actions workflow command (`::error file=…,line=…,col=…::message`) when running
+    /// there (`GITHUB_ACTIONS=true`); nothing elsewhere. On stderr, which the runner reads
+    /// commands from too: stdout holds results (a plan redirected into a comment, say).
     pub fn annotate(&self, level: &str, at: &crate::model::Origin, message: &str) {
         if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
-            self.print(&crate::render::validation::annotation(level, at, message));
+            eprint!(
+                "{}",
+                crate::render::validation::annotation(level, at, message)
+            );
         }
     }
 }

@@ -25,11 +25,17 @@ pub enum View {
     Markdown,
 }
 
-/// A plan in `view`, as `zsc plan` and `zsc show` print it.
-pub fn plan(plan: &crate::plan::Plan, view: View, styles: Styles) -> String {
+/// A plan in `view`, as `zsc plan` and `zsc show` print it; `context` says which commit, run
+/// and time a pull-request comment is for.
+pub fn plan(
+    plan: &crate::plan::Plan,
+    view: View,
+    styles: Styles,
+    context: &markdown::Context,
+) -> String {
     match view {
         View::Text => text::plan(plan, styles),
-        View::Markdown => markdown::plan(plan),
+        View::Markdown => markdown::plan_with(plan, context),
         View::Json => String::from_utf8(crate::plan::file::to_bytes(plan)).unwrap_or_default(),
     }
 }

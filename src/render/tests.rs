@@ -328,16 +328,20 @@ fn many_creates(users: usize) -> Plan {
 }
 
 #[test]
-fn markdown_folds_long_sections() {
-    let out = markdown::plan(&many_creates(10));
+fn markdown_folds_long_sections_of_long_plans_only() {
+    // 10 creates are about 70 lines: a small plan is shown whole.
+    let short = markdown::plan(&many_creates(10));
+    assert!(!short.contains("<details"), "{short}");
     assert!(
-        out.contains("<details><summary>Users: 10 changes ("),
-        "{out}"
+        short.contains("**Created and added to groups**: 10 users to create"),
+        "{short}"
     );
-    assert!(out.contains("</details>"), "{out}");
-    let short = markdown::plan(&many_creates(2));
-    assert!(!short.contains("<details>"), "{short}");
-    assert!(short.contains("**Users**"), "{short}");
+    let long = markdown::plan(&many_creates(20));
+    assert!(
+        long.contains("<details><summary><b>Created and added to groups</b>: 20 users to create ("),
+        "{long}"
+    );
+    assert!(long.contains("</details>"), "{long}");
 }
 
 #[test]
@@ -443,4 +447,241 @@ fn the_schema_is_strict_enough_to_catch_drift() {
     ] {
         assert!(!schema_errors(&doc).is_empty(), "{what} passed the schema");
     }
+}
+
+/// A tenant zsc manages with `disabled` users left out of the configuration, `updated` users
+/// renamed in place, and `groups` groups that each lose all their members: `members` users
+/// each.
+fn risky_plan(disabled: usize, updated: usize, groups: usize, members: usize) -> Plan {
+    let mut live_tenant = LiveTenant::default();
+    let mut state = TenantState::default();
+    let mut desired = DesiredTenant::default();
+    for i in 0..disabled + updated {
+        let u = live(
+            &format!("u{i}"),
+            &format!("user{i:05}@example.com"),
+            &format!("User {i}"),
+            None,
+        );
+        state
+            .users
+            .insert(crate::model::folded(&u.user_name).into_owned(), managed(&u));
+        if i >= disabled {
+            desired.users.push(desired_user(
+                &u.user_name,
+                &format!("User {i} (renamed)"),
+                None,
+            ));
+        }
+        live_tenant.users.push(u);
+    }
+    for g in 0..groups {
+        let name = format!("Group {g:03}");
+        let ids: Vec<String> = (0..members)
+            .map(|m| format!("u{}", disabled + (g * members + m) % updated.max(1)))
+            .collect();
+        live_tenant.groups.push(LiveGroup {
+            id: format!("g{g}"),
+            name: name.clone(),
+            members: ids.clone(),
+        });
+        state.groups.insert(
+            name.to_lowercase(),
+            ManagedGroup {
+                id: format!("g{g}"),
+                name: name.clone(),
+                members: ids,
+                protect: false,
+                wrote: None,
+            },
+        );
+        desired.groups.push(DesiredGroup {
+            name,
+            renamed_from: None,
+            members: vec![],
+            protect: false,
+            origin: Origin::default(),
+        });
+    }
+    Plan::build(
+        meta(),
+        &[TenantInput {
+            name: "big",
+            dialect: Dialect::Zia,
+            desired: &desired,
+            managed: &state,
+            live: &live_tenant,
+            remove_user_action: RemoveUserAction::Disable,
+            server: None,
+        }],
+    )
+}
+
+#[test]
+fn markdown_spends_its_budget_on_what_removes_access_first() {
+    // The plan that cut 3,000 removals and 1,000 disables while showing updates in name order.
+    let plan = risky_plan(1_000, 3_000, 30, 100);
+    assert_eq!(plan.summary.users.disable, 1_000);
+    assert_eq!(plan.summary.users.update, 3_000);
+    assert_eq!(plan.summary.memberships.remove, 3_000);
+    let out = markdown::plan(&plan);
+    assert!(out.len() < 65_536, "{} characters", out.len());
+    let in_diffs = |what: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("  # ") && l.ends_with(what))
+            .count()
+    };
+    let disables = in_diffs("will be disabled");
+    let removals = out.matches("\n-       member \"").count();
+    let updates = in_diffs("will be updated in place");
+    assert!(disables >= 100, "{disables} disables shown");
+    assert!(removals >= 300, "{removals} removals shown");
+    assert!(
+        disables > updates && removals > updates,
+        "{disables} disables and {removals} removals against {updates} updates"
+    );
+    // Each section says what it holds, in risk order, and counts what it leaves out.
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", &out[..3000]))
+    };
+    let destroy = at("<b>Disabled and deleted</b>: 1,000 users to disable (");
+    let remove = at("<b>Removed from groups</b>: 3,000 memberships to remove (");
+    let change = at("<b>Changed in place</b>: 3,000 users to update (");
+    assert!(destroy < remove && remove < change);
+    assert!(out.contains("<details open><summary><b>Disabled and deleted</b>"));
+    let shown = disables + removals + updates;
+    assert!(out.contains(&format!(
+        "**… {} more changes; full plan in the job log/artifact.**",
+        crate::render::thousands(plan.changes.len() - shown)
+    )));
+    assert!(out.contains(&format!(
+        "*… {} more changes in this section, not shown.*",
+        crate::render::thousands(1_000 - disables)
+    )));
+    assert_eq!(out.matches("```").count() % 2, 0);
+    assert_eq!(
+        out.matches("<details").count(),
+        out.matches("</details>").count()
+    );
+}
+
+#[test]
+fn markdown_without_risky_changes_spends_the_whole_budget() {
+    let out = markdown::plan(&risky_plan(0, 4_000, 0, 0));
+    assert!(out.len() > 55_000, "{} characters", out.len());
+    assert!(out.len() < 65_536, "{} characters", out.len());
+}
+
+#[test]
+fn markdown_warnings_are_capped_and_each_on_a_line_of_its_own() {
+    let mut plan = risky_plan(40, 10, 0, 0);
+    plan.warnings = (0..97)
+        .map(|i| format!("group `G{i}` in `big` loses 3 of its 4 members (75%)"))
+        .collect();
+    let out = markdown::plan(&plan);
+    assert_eq!(out.matches("loses 3 of its 4 members").count(), 10, "{out}");
+    assert!(out.contains("> **… and 87 more warnings** (every one is in the job log)."));
+    assert!(
+        out.contains("> - … and 20 more disabled or deleted\n"),
+        "{out}"
+    );
+    // In plain GFM consecutive quoted lines join into one paragraph: every item stands alone.
+    let quoted: Vec<&str> = out.lines().filter(|l| l.starts_with('>')).collect();
+    for pair in quoted.windows(2) {
+        assert!(
+            !(pair[0].starts_with("> **") && pair[1].starts_with("> **")),
+            "{pair:?} render as one line"
+        );
+    }
+}
+
+#[test]
+fn markdown_marks_changes_github_colors_and_says_so() {
+    let out = markdown::plan(&every_action_in_two_tenants());
+    assert!(out.contains(
+        "Legend: `+` create or add, `!` change in place, `-` disable, delete or remove."
+    ));
+    assert!(
+        out.contains("\n-   user \"gone@example.com\" {\n!       active = true -> false\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n!   user \"jsmith@example.com\" {\n"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with('~')), "{out}");
+}
+
+#[test]
+fn markdown_says_where_the_plan_comes_from() {
+    let context = markdown::Context {
+        sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        commit_url: Some(
+            "https://github.com/acme/people/commit/0123456789abcdef0123456789abcdef01234567".into(),
+        ),
+        run_url: Some("https://github.com/acme/people/actions/runs/42".into()),
+        time: Some("2026-11-30T14:05:09Z".into()),
+    };
+    let out = markdown::plan_with(&every_kind_of_change(Dialect::Zia), &context);
+    let second = out.lines().nth(2).unwrap();
+    assert_eq!(
+        second,
+        "Commit [`0123456789ab`](https://github.com/acme/people/commit/0123456789abcdef0123456789abcdef01234567) · \
+         [CI run](https://github.com/acme/people/actions/runs/42) (full plan in its log) · 2026-11-30 14:05 UTC"
+    );
+}
+
+#[test]
+fn markdown_failed_plan_refused_by_guards() {
+    let plan = every_action_in_two_tenants();
+    let violations = crate::plan::check_guards(
+        &plan,
+        crate::plan::Limits {
+            max_destroy: 2,
+            max_destroy_percent: 25.0,
+            allow_moved_tenant: false,
+        },
+    );
+    assert!(!violations.is_empty());
+    let context = markdown::Context {
+        sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        ..markdown::Context::default()
+    };
+    let out = markdown::failed(
+        &markdown::Failed::Refused {
+            plan: &plan,
+            violations: &violations,
+        },
+        &context,
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn markdown_failed_plan_with_an_error() {
+    let message = "error: tenant `zia-prod`: the server answered 401 Unauthorized to GET https://scim.example.com/scim/Users: check the token in ZSC_ZIA_PROD_TOKEN\n\u{1b}[2J```";
+    let out = markdown::failed(
+        &markdown::Failed::Error { message },
+        &markdown::Context::default(),
+    );
+    insta::assert_snapshot!(out, @r"
+    **zsc plan failed:** no plan could be made, so nothing can be applied from this commit. Nothing was changed.
+
+    ````text
+    error: tenant `zia-prod`: the server answered 401 Unauthorized to GET https://scim.example.com/scim/Users: check the token in ZSC_ZIA_PROD_TOKEN
+    \u{1b}[2J```
+    ````
+
+    <!-- zsc-plan-failed -->
+    <!-- zsc-plan -->
+    ");
+    let long = "error: x\n".repeat(20_000);
+    let out = markdown::failed(
+        &markdown::Failed::Error { message: &long },
+        &markdown::Context::default(),
+    );
+    assert!(out.len() < 65_536);
+    assert!(out.contains("*… the rest of the error is in the job log.*"));
+    assert!(out.ends_with("<!-- zsc-plan-failed -->\n<!-- zsc-plan -->\n"));
 }

@@ -124,10 +124,6 @@ impl Block<'_> {
             Block::Members(members) => members.len(),
         }
     }
-
-    pub(super) fn is_user(&self) -> bool {
-        matches!(self, Block::User(_))
-    }
 }
 
 /// The blocks of one tenant's changes, in plan order: users, then groups with their membership
