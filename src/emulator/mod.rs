@@ -123,6 +123,13 @@ pub struct EmulatorData {
     pub groups: Vec<WireGroup>,
 }
 
+/// What an emulator started on the data file at `path` would serve: the snapshot with its log
+/// replayed (see `persist.rs`), without changing either; `None` when there is no such file.
+pub fn read_data_file(path: &std::path::Path) -> Result<Option<EmulatorData>, EmulatorError> {
+    let rules = Rules::new(Dialect::Scim, &[], &[], StoreSwitches::default());
+    Ok(persist::read(path, rules)?.map(|store| store.to_data()))
+}
+
 /// The path the SCIM endpoints of a dialect live under, in the shape its documentation shows:
 /// `/scim/v2`, `/8651360/48097/scim` (ZIA) or `/scim/1/72058300560048147/v2` (ZPA).
 pub fn base_path(dialect: Dialect) -> &'static str {
@@ -177,7 +184,8 @@ impl Shared {
         a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Make the store's state at `version` durable before the caller answers.
+    /// Make the store's state at `version` durable (in the data file's log) before the caller
+    /// answers.
     pub async fn persist(self: &Arc<Self>, version: u64) -> Result<(), ApiError> {
         if self.persister.is_none() {
             return Ok(());
@@ -227,38 +235,13 @@ pub async fn serve(
         StoreSwitches::from_faults(&options.faults),
     );
     let seed = options.faults.seed;
-    let store = match &options.data_file {
-        Some(path) => match Persister::load(path)? {
-            Some(data) => Store::from_data(rules, seed, data, true).map_err(|detail| {
-                EmulatorError::InvalidData {
-                    path: path.clone(),
-                    detail,
-                }
-            })?,
-            None => {
-                // Write the empty tenant now, so that a data file that cannot be written is an
-                // error at start rather than a 500 on the first change.
-                let store = Store::new(rules, seed);
-                let bytes =
-                    serde_json::to_vec(&store.to_file()).map_err(|e| EmulatorError::WriteData {
-                        path: path.clone(),
-                        source: std::io::Error::other(e),
-                    })?;
-                crate::fsx::write_atomic(path, &bytes, crate::fsx::Mode::Private).map_err(
-                    |source| EmulatorError::WriteData {
-                        path: path.clone(),
-                        source,
-                    },
-                )?;
-                store
-            }
-        },
-        None => Store::new(rules, seed),
+    let (store, persister) = match &options.data_file {
+        Some(path) => {
+            let (store, persister) = Persister::open(path, rules, seed)?;
+            (store, Some(persister))
+        }
+        None => (Store::new(rules, seed), None),
     };
-    let persister = options
-        .data_file
-        .clone()
-        .map(|path| Persister::new(path, store.version()));
     let shared = Arc::new(Shared {
         dialect: options.dialect,
         token: options.token,
@@ -343,20 +326,23 @@ impl EmulatorHandle {
     /// member ids of no user are kept as dangling members. Saved to the data file, if any.
     pub fn replace_data(&self, data: EmulatorData) {
         let fresh = Store::from_data(self.shared.rules(), self.shared.seed, data.into(), false);
-        let version = match fresh {
+        match fresh {
             Ok(mut fresh) => {
                 let mut store = self.shared.store();
                 fresh.follow_version(store.version());
+                if self.shared.persister.is_some() {
+                    fresh.keep_log();
+                }
                 *store = fresh;
-                store.version()
             }
             Err(detail) => {
                 tracing::warn!("emulator: replace_data refused: {detail}");
                 return;
             }
-        };
+        }
         if let Some(persister) = &self.shared.persister {
-            if let Err(e) = persister.save(&self.shared.store, version) {
+            // The log records changes, not a replacement: the snapshot takes it whole.
+            if let Err(e) = persister.checkpoint(&self.shared.store, false) {
                 tracing::warn!("emulator: {e}");
             }
         }
@@ -385,12 +371,9 @@ impl EmulatorHandle {
             }
         }
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
-            let version = shared.store().version();
-            match &shared.persister {
-                Some(persister) => persister.save(&shared.store, version),
-                None => Ok(()),
-            }
+        tokio::task::spawn_blocking(move || match &shared.persister {
+            Some(persister) => persister.checkpoint(&shared.store, true),
+            None => Ok(()),
         })
         .await
         .map_err(|e| EmulatorError::Server(e.to_string()))?

@@ -51,6 +51,7 @@ impl Store {
             self.add_member(key, member);
         }
         self.version += 1;
+        self.log_group(key);
         Ok(key)
     }
 
@@ -84,6 +85,7 @@ impl Store {
             group.meta.last_modified = Some(now_rfc3339());
         }
         self.version += 1;
+        self.log_group(key);
         Ok(key)
     }
 
@@ -92,14 +94,6 @@ impl Store {
     pub fn patch_group(&mut self, id: &str, ops: &[PatchOperation]) -> Result<Key, ApiError> {
         let key = self.group_key(id)?;
         let changes = parse_group_patch(ops, self.rules.switches.pathless_replace())?;
-        enum Resolved {
-            Add(Vec<Key>),
-            Remove(Vec<Key>, Vec<String>),
-            RemoveAll,
-            Replace(Vec<Key>),
-            Rename(String),
-            ExternalId(Option<String>),
-        }
         let mut resolved = Vec::with_capacity(changes.len());
         let mut added = Vec::new();
         for change in changes {
@@ -134,6 +128,9 @@ impl Store {
             });
         }
         self.check_group_limit(Some(key), &added)?;
+        // What the log records: the member changes alone (additions applied before removals
+        // on replay), unless anything else changed or one user is both added and removed.
+        let deltas = member_deltas(&resolved, |key| self.user(key).map(|u| u.id().to_owned()));
         for change in resolved {
             match change {
                 Resolved::Add(keys) => keys.into_iter().for_each(|k| self.add_member(key, k)),
@@ -157,6 +154,10 @@ impl Store {
             group.meta.last_modified = Some(now_rfc3339());
         }
         self.version += 1;
+        match deltas {
+            Some((add, remove)) => self.log_members(key, &add, &remove),
+            None => self.log_group(key),
+        }
         Ok(key)
     }
 
@@ -181,6 +182,7 @@ impl Store {
             .remove(&name_key(&group.display_name), key);
         self.group_order.take();
         self.version += 1;
+        self.log_group_deleted(&group.id);
         Ok(())
     }
 
@@ -268,7 +270,7 @@ impl Store {
         }
     }
 
-    fn remove_member(&mut self, group: Key, user: Key) {
+    pub(super) fn remove_member(&mut self, group: Key, user: Key) {
         let removed = self
             .groups
             .get_mut(group as usize)
@@ -282,7 +284,7 @@ impl Store {
     }
 
     /// Make `members` the group's members, in that order.
-    fn set_members(&mut self, group: Key, members: Vec<Key>) {
+    pub(super) fn set_members(&mut self, group: Key, members: Vec<Key>) {
         let current = self
             .group(group)
             .map(GroupRec::member_keys)
@@ -298,7 +300,7 @@ impl Store {
         }
     }
 
-    fn rename_group(&mut self, key: Key, name: String) {
+    pub(super) fn rename_group(&mut self, key: Key, name: String) {
         let Some(group) = self.groups.get_mut(key as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -310,4 +312,51 @@ impl Store {
             self.group_by_name.insert(new, key);
         }
     }
+}
+
+/// A group PATCH operation with its member ids resolved to keys.
+enum Resolved {
+    Add(Vec<Key>),
+    Remove(Vec<Key>, Vec<String>),
+    RemoveAll,
+    Replace(Vec<Key>),
+    Rename(String),
+    ExternalId(Option<String>),
+}
+
+/// A PATCH's member additions (keys) and removals (ids, `id_of` a key), when that is all it
+/// changes and no user is both added and removed (replay adds, then removes); `None` otherwise.
+fn member_deltas(
+    resolved: &[Resolved],
+    id_of: impl Fn(Key) -> Option<String>,
+) -> Option<(Vec<Key>, Vec<String>)> {
+    let mut add = Vec::new();
+    let mut added = HashSet::new();
+    let mut removed = HashSet::new();
+    let mut remove = Vec::new();
+    for change in resolved {
+        match change {
+            Resolved::Add(keys) => {
+                for key in keys {
+                    if removed.contains(key) {
+                        return None;
+                    }
+                    added.insert(*key);
+                    add.push(*key);
+                }
+            }
+            Resolved::Remove(keys, unknown) => {
+                for key in keys {
+                    if added.contains(key) {
+                        return None;
+                    }
+                    removed.insert(*key);
+                    remove.extend(id_of(*key));
+                }
+                remove.extend(unknown.iter().cloned());
+            }
+            _ => return None,
+        }
+    }
+    Some((add, remove))
 }

@@ -14,6 +14,7 @@
 mod extras;
 mod groups;
 mod ids;
+mod log;
 mod names;
 mod user_rec;
 mod users;
@@ -178,6 +179,13 @@ fn with_extras<T: serde::de::DeserializeOwned>(
 pub(crate) struct DataFile<'a> {
     users: Vec<WithExtras<&'a WireUser>>,
     groups: Vec<WithExtras<WireGroup>>,
+    /// The store version this snapshot holds: log lines up to it are in it already.
+    #[serde(skip_serializing_if = "is_zero")]
+    version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl GroupRec {
@@ -212,6 +220,9 @@ pub(crate) struct Store {
     ids: IdGen,
     /// Bumped by every successful mutation; persistence writes each version at most once.
     version: u64,
+    /// The changes not yet handed to the data file's log, one JSON line each (see `log.rs`);
+    /// `None` when nothing is saved.
+    log: Option<Vec<u8>>,
 }
 
 /// Which way a list is selected.
@@ -234,6 +245,7 @@ impl Store {
             group_order: OnceLock::from(Vec::new()),
             ids: IdGen::new(seed),
             version: 0,
+            log: None,
         }
     }
 
@@ -366,7 +378,11 @@ impl Store {
             .flatten()
             .map(|rec| WithExtras::new(self.wire_group(rec), rec.extras.as_deref(), all))
             .collect();
-        DataFile { users, groups }
+        DataFile {
+            users,
+            groups,
+            version: self.version,
+        }
     }
 
     fn wire_group(&self, rec: &GroupRec) -> WireGroup {

@@ -22,6 +22,7 @@ impl Store {
         user.meta = Some(new_meta("User"));
         let key = self.insert_user(user, extras.and_then(Extras::stored))?;
         self.version += 1;
+        self.log_user(key);
         Ok(key)
     }
 
@@ -82,8 +83,10 @@ impl Store {
             .is_some_and(|rec| rec.user().active == Some(false));
         if self.rules.spec.deactivate_deletes && deactivated {
             let rec = self.remove_user(key)?;
+            self.log_user_deleted(rec.id());
             return Ok(UserWrite::Deleted(Box::new(rec)));
         }
+        self.log_user(key);
         Ok(UserWrite::Stored(key))
     }
 
@@ -104,12 +107,13 @@ impl Store {
                 "Admin user cannot be deleted",
             ));
         }
-        self.remove_user(key)?;
+        let rec = self.remove_user(key)?;
         self.version += 1;
+        self.log_user_deleted(rec.id());
         Ok(())
     }
 
-    fn remove_user(&mut self, key: Key) -> Result<UserRec, ApiError> {
+    pub(super) fn remove_user(&mut self, key: Key) -> Result<UserRec, ApiError> {
         let mut rec = self
             .users
             .get_mut(key as usize)

@@ -11,8 +11,9 @@ fn options(path: &std::path::Path) -> EmulatorOptions {
     }
 }
 
+/// What the data file and its log hold: what a restarted emulator would serve.
 fn read(path: &std::path::Path) -> EmulatorData {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    crate::emulator::read_data_file(path).unwrap().unwrap()
 }
 
 #[tokio::test]
@@ -33,10 +34,14 @@ async fn data_survives_a_restart_and_each_write_is_saved_before_its_answer() {
     assert_eq!(on_disk.groups[0].display_name, "Renamed");
     assert_eq!(on_disk.groups[0].members.as_ref().unwrap()[0].value, ann);
     let before = t.handle.snapshot();
-    // Compared as JSON: members' `display` is written for readers but never parsed back.
-    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(serde_json::to_value(&before).unwrap(), file);
+    assert_eq!(read(&path), before);
     t.handle.shutdown().await.unwrap();
+    // At shutdown the log is folded into the data file, which alone holds everything.
+    // Compared as JSON: members' `display` is written for readers but never parsed back.
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    file.as_object_mut().unwrap().remove("version");
+    assert_eq!(serde_json::to_value(&before).unwrap(), file);
 
     let t = Tenant::with(options(&path)).await;
     assert_eq!(t.handle.snapshot(), before);
@@ -140,4 +145,69 @@ async fn an_unwritable_data_file_fails_at_start() {
         "{err}"
     );
     assert!(err.to_string().contains("tenant.json"));
+}
+
+#[tokio::test]
+async fn a_crash_loses_no_answered_change_and_a_cut_off_line_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenant.json");
+    let t = Tenant::with(options(&path)).await;
+    let ann = t.user("ann@example.com").await;
+    let bob = t.user("bob@example.com").await;
+    let group = t.group("G", &[&ann]).await;
+    t.patch(
+        &format!("/Groups/{group}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": bob}]},
+               {"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]),
+    )
+    .await;
+    t.patch(
+        &format!("/Users/{bob}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Bob B"}]),
+    )
+    .await;
+    assert_eq!(t.delete(&format!("/Users/{ann}")).await.status, 204);
+    let before = t.handle.snapshot();
+    // Killed: no shutdown, so no final save. Every answered change is in the log.
+    drop(t);
+    let log = crate::emulator::persist::log_path(&path);
+    assert!(std::fs::metadata(&log).unwrap().len() > 0);
+    // A write cut off mid-line by the crash (never answered).
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"seq":999,"delete_user":"#).unwrap();
+    drop(f);
+    assert_eq!(read(&path), before);
+
+    let t = Tenant::with(options(&path)).await;
+    assert_eq!(t.handle.snapshot(), before);
+    assert_eq!(t.members(&group).await, vec![bob.clone()]);
+    // The log was folded into the snapshot at start; new changes follow it.
+    let cy = t.user("cy@example.com").await;
+    drop(t);
+    let after = read(&path);
+    assert_eq!(after.users.len(), 2);
+    assert!(after
+        .users
+        .iter()
+        .any(|u| u.id.as_deref() == Some(cy.as_str())));
+}
+
+#[tokio::test]
+async fn log_lines_a_snapshot_already_holds_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tenant.json");
+    let t = Tenant::with(options(&path)).await;
+    let ann = t.user("ann@example.com").await;
+    let group = t.group("G", &[&ann]).await;
+    let log = crate::emulator::persist::log_path(&path);
+    let lines = std::fs::read(&log).unwrap();
+    t.handle.replace_data(t.handle.snapshot());
+    // A crash after the snapshot was rewritten but before the log was emptied: the old lines
+    // come back, and must not apply twice (the group is not created again).
+    std::fs::write(&log, &lines).unwrap();
+    drop(t);
+    let data = read(&path);
+    assert_eq!(data.users.len(), 1);
+    assert_eq!(data.groups.len(), 1);
+    assert_eq!(data.groups[0].id.as_deref(), Some(group.as_str()));
 }
