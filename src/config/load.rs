@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::Sink;
 use super::diagnostic::{ConfigError, Diagnostic};
-use super::raw::{with_positions, At, Root, Spot};
+use super::raw::{as_json, with_positions, At, Root, Spot};
 use super::validate::Validator;
 use super::{Config, LoadOptions, MAX_FILE_BYTES};
 
@@ -59,7 +59,7 @@ fn load_all(jobs: &[Job], precise: bool) -> Vec<Result<Loaded, ReadError>> {
             return Err(ReadError::TooLarge(total));
         }
         let text = read_file(&job.path)?;
-        let parsed = parse(&text, precise);
+        let parsed = parse(&text, precise, is_json(&job.path));
         Ok((text, parsed))
     })
 }
@@ -123,7 +123,7 @@ impl<'o> Loader<'o> {
                 return Err(self.into_error());
             }
         };
-        let parsed = parse(&text, self.precise);
+        let parsed = parse(&text, self.precise, is_json(&self.path));
         self.push_file(self.path.clone(), display.clone(), text);
         let root = match parsed {
             Ok(root) => root,
@@ -414,8 +414,19 @@ fn yaml_options() -> serde_saphyr::Options {
     options
 }
 
-/// Parse one file; a failure is a position (possibly unknown: line 0) and a message.
-fn parse(text: &str, precise: bool) -> Result<Root, (Spot, String)> {
+/// Whether `path` is read as JSON (its name ends in `.json`, in any case) rather than YAML.
+fn is_json(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Parse one file (as JSON or YAML); a failure is a position (possibly unknown: line 0) and a
+/// message.
+fn parse(text: &str, precise: bool, json: bool) -> Result<Root, (Spot, String)> {
+    if json {
+        return with_positions(precise, || as_json(|| super::json::from_str::<Root>(text)))
+            .map_err(|e| (e.at, e.message));
+    }
     with_positions(precise, || {
         serde_saphyr::from_str_with_options::<Root>(text, yaml_options())
     })

@@ -18,6 +18,7 @@ mod check;
 mod diagnostic;
 pub mod dialect_checks;
 mod fingerprint;
+mod json;
 mod load;
 mod raw;
 mod validate;

@@ -56,6 +56,16 @@ pub(crate) struct At<T> {
 
 thread_local! {
     static PRECISE: Cell<bool> = const { Cell::new(true) };
+    /// Whether the file being read is JSON: then positions come from `json.rs`.
+    static JSON: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `parse` on a JSON file (see [`super::json`]): positions are asked of its parser.
+pub(crate) fn as_json<R>(parse: impl FnOnce() -> R) -> R {
+    let before = JSON.with(|j| j.replace(true));
+    let result = parse();
+    JSON.with(|j| j.set(before));
+    result
 }
 
 /// Run `parse` with every [`At`] recording its position (`precise`) or not.
@@ -67,6 +77,10 @@ pub(crate) fn with_positions<R>(precise: bool, parse: impl FnOnce() -> R) -> R {
 }
 
 fn spanned<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<At<T>, D::Error> {
+    if JSON.with(Cell::get) {
+        let (at, value) = super::json::located(d)?;
+        return Ok(At { at, value });
+    }
     let spanned = Spanned::<T>::deserialize(d)?;
     Ok(At {
         at: Spot::of(&spanned),

@@ -454,3 +454,89 @@ fn large_config_loads_quickly() {
         );
     }
 }
+
+#[test]
+fn json_includes_load_like_yaml() {
+    let dir = scratch("json-include");
+    write(
+        &dir,
+        "people/a.json",
+        r#"{"users": [{"user_name": "a@example.com", "display_name": "A", "groups": ["Team"]},
+  {"user_name": "b@example.com", "active": false}],
+ "groups": [{"name": "Team", "members": ["b@example.com"]}]}"#,
+    );
+    write(
+        &dir,
+        "people/c.yaml",
+        "users:\n  - user_name: c@example.com\n",
+    );
+    let path = write(
+        &dir,
+        "zsc.yaml",
+        "tenants:\n  demo:\n    kind: emulator\ninclude: [people/*.json, people/*.yaml]\n",
+    );
+    let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        user_names(&config, "demo"),
+        ["a@example.com", "b@example.com", "c@example.com"]
+    );
+    assert_eq!(
+        members(&config, "demo", "Team"),
+        ["b@example.com", "a@example.com"]
+    );
+    let a = &config.desired["demo"].users[0];
+    assert_eq!(a.origin.line, 1, "{:?}", a.origin);
+    assert_eq!(a.origin.column, 12, "{:?}", a.origin);
+    assert!(a.origin.file.ends_with("a.json"), "{:?}", a.origin);
+    let b = &config.desired["demo"].users[1];
+    assert_eq!((b.origin.line, b.origin.column), (2, 3));
+    assert!(!b.active);
+
+    // The same JSON, differently laid out, is the same configuration.
+    let compact = scratch("json-include-compact");
+    write(
+        &compact,
+        "people/a.json",
+        r#"{"groups":[{"name":"Team","members":["b@example.com"]}],"users":[{"user_name":"a@example.com","display_name":"A","groups":["Team"]},{"user_name":"b@example.com","active":false}]}"#,
+    );
+    write(
+        &compact,
+        "people/c.yaml",
+        "users:\n  - user_name: c@example.com\n",
+    );
+    let again = write(
+        &compact,
+        "zsc.yaml",
+        "tenants:\n  demo:\n    kind: emulator\ninclude: [people/*.json, people/*.yaml]\n",
+    );
+    let again = load(&again).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.fingerprint(), again.fingerprint());
+}
+
+#[test]
+fn json_include_problems_point_at_file_line_and_column() {
+    let dir = scratch("json-include-bad");
+    write(
+        &dir,
+        "people/a.json",
+        "{\"users\": [\n  {\"user_name\": \"a@example.com\", \"dispaly_name\": \"A\"},\n  {\"user_name\": 7}\n]}\n",
+    );
+    write(
+        &dir,
+        "people/b.json",
+        "{\"users\": [\n  {\"user_name\": \"b@x\",}\n]}\n",
+    );
+    let path = write(
+        &dir,
+        "zsc.yaml",
+        "tenants:\n  demo:\n    kind: emulator\ninclude: [people/*.json]\n",
+    );
+    let err = load(&path).expect_err("invalid").to_string();
+    assert!(
+        err.contains("unknown key `dispaly_name`") && err.contains("a.json:2:34"),
+        "{err}"
+    );
+    assert!(err.contains("a.json:3:17"), "{err}");
+    assert!(err.contains("b.json:2:23"), "{err}");
+    assert!(err.contains("invalid JSON"), "{err}");
+}
