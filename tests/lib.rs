@@ -19,4 +19,5 @@ mod import;
 mod interop;
 mod reliability;
 mod servers;
+mod targeted;
 mod tenant_identity;

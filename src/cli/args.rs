@@ -179,9 +179,11 @@ pub struct PlanArgs {
     /// `demo.user["jsmith@example.com"]`, `demo.group["Accounting"]` or a tenant name.
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
-    /// Read live state first (default); false plans from the state file alone.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
+    /// What to read before planning: `full` (or `true`) every user and group; `changed` only
+    /// what this plan can touch, counting the rest; `false` nothing (plan from the state file)
+    /// [default: each tenant's `refresh:`, else full].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub refresh: Option<RefreshArg>,
     /// Exit 2 when there are changes (0 when none, 1 on error).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -204,13 +206,40 @@ pub struct ApplyArgs {
     /// Apply only these objects (and what they depend on).
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,
-    /// Read live state before planning (default); false plans from the state file alone.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
+    /// What to read before planning: `full` (or `true`, the default) every user and group;
+    /// `changed` only what the plan can touch; `false` nothing (plan from the state file).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub refresh: Option<RefreshArg>,
     #[command(flatten)]
     pub guards: GuardArgs,
     #[command(flatten)]
     pub read: ReadArgs,
+}
+
+/// `--refresh`: whether, and how much, to read before planning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RefreshArg {
+    /// Every user and group (as `full`).
+    True,
+    /// Nothing: plan from the state file alone.
+    False,
+    /// Every user and group.
+    Full,
+    /// Only what the plan can touch, and one count per resource type.
+    Changed,
+}
+
+impl RefreshArg {
+    /// Whether to read at all, and how much (`None`: as each tenant's `refresh:` says).
+    pub fn resolve(arg: Option<RefreshArg>) -> (bool, Option<crate::config::RefreshMode>) {
+        use crate::config::RefreshMode;
+        match arg {
+            None => (true, None),
+            Some(RefreshArg::False) => (false, None),
+            Some(RefreshArg::True | RefreshArg::Full) => (true, Some(RefreshMode::Full)),
+            Some(RefreshArg::Changed) => (true, Some(RefreshMode::Changed)),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -191,8 +191,10 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Err
 async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
     let state = ws.store.load()?.state;
+    let (refresh, refresh_mode) = crate::cli::args::RefreshArg::resolve(args.refresh);
     let settings = PlanSettings {
-        refresh: args.refresh,
+        refresh,
+        refresh_mode,
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
         limits: ws.limits(&args.guards.flags()),
         accept_listing_gap: args.read.accept_listing_gap,
@@ -247,7 +249,11 @@ async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, E
     let settings = ApplySettings {
         plan_file: args.plan_file.clone(),
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
-        refresh: args.refresh,
+        // Apply reads everything unless told otherwise, whatever the tenant's `refresh:`.
+        refresh: crate::cli::args::RefreshArg::resolve(args.refresh).0,
+        refresh_mode: crate::cli::args::RefreshArg::resolve(args.refresh)
+            .1
+            .or(Some(crate::config::RefreshMode::Full)),
         limits: args.guards.flags(),
         read: args.read.settings(None),
     };

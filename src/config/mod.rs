@@ -21,6 +21,7 @@ mod fingerprint;
 mod json;
 mod load;
 mod raw;
+pub mod read_policy;
 mod validate;
 pub mod write;
 
@@ -37,6 +38,7 @@ use crate::secret::Secret;
 
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use dialect_checks::Warning;
+pub use read_policy::{MembershipSource, ReadPolicy, RefreshMode};
 
 /// Largest file [`load`] reads (main or included). A 100,000-user file is about 15 MB.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -90,6 +92,8 @@ pub struct TenantConfig {
     pub allowed_domains: Vec<String>,
     /// The key the tenant had before (`renamed_from:`): its state records move to this key.
     pub renamed_from: Option<String>,
+    /// How it is read: `refresh:`, `max_refresh_age:`, `membership_source:`.
+    pub read: ReadPolicy,
     /// Where the tenant is declared.
     pub origin: Origin,
 }

@@ -621,6 +621,10 @@ schema!(
         "page_size",
         "allowed_domains",
         "renamed_from",
+        // How the tenant is read (`read_policy.rs`).
+        "refresh",
+        "max_refresh_age",
+        "membership_source",
     ]
 );
 schema!(

@@ -24,6 +24,8 @@ pub struct ApplySettings {
     pub targets: Vec<Address>,
     /// Read live state before planning (false: plan from the state file alone).
     pub refresh: bool,
+    /// How much to read (`None`: each tenant's `refresh:`).
+    pub refresh_mode: Option<crate::config::RefreshMode>,
     pub limits: LimitFlags,
     pub read: ReadSettings,
 }
@@ -117,6 +119,7 @@ async fn run(
     tenants: &Tenants,
 ) -> Result<Applied, Error> {
     let store = &ws.store;
+    let read_at = crate::state::now();
     let (plan, from_file) = match &settings.plan_file {
         Some(path) => {
             let mut plan = super::plan::read(path)?;
@@ -141,6 +144,7 @@ async fn run(
         None => {
             let plan_settings = PlanSettings {
                 refresh: settings.refresh,
+                refresh_mode: settings.refresh_mode,
                 targets: settings.targets.clone(),
                 limits: ws.limits(&settings.limits),
                 accept_listing_gap: settings.read.accept_listing_gap,
@@ -189,6 +193,11 @@ async fn run(
     )
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;
+    let done = |i: usize| report.outcomes.get(i).is_some_and(|o| o.is_done());
+    let adopted = |i: usize| matches!(report.outcomes.get(i), Some(executor::Outcome::Adopted));
+    let fresh = (!from_file).then_some(read_at.as_str());
+    super::targeted::count_applied(state, &plan, fresh, &done, &adopted);
+    super::targeted::stamp_applied(state, &ws.config, &plan, &done);
     super::tenant_keys::record_servers(state, &ws.config);
     store.commit(state)?;
     drop(recorder);

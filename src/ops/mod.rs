@@ -15,6 +15,7 @@ pub mod import;
 pub mod plan;
 pub mod refresh;
 pub mod state;
+pub mod targeted;
 pub mod targets;
 pub mod tenant_keys;
 pub mod tenants;

@@ -20,6 +20,8 @@ use super::Workspace;
 pub struct PlanSettings {
     /// Read live state first (false: plan from the state file alone).
     pub refresh: bool,
+    /// How much to read: `--refresh=full|changed`; `None` lets each tenant's `refresh:` say.
+    pub refresh_mode: Option<crate::config::RefreshMode>,
     pub targets: Vec<Address>,
     pub limits: Limits,
     pub accept_listing_gap: bool,
@@ -76,21 +78,74 @@ pub async fn compute(
     notes.extend(super::tenant_keys::orphans(&moved, config));
     let state = &moved;
     let mut refreshed = state.clone();
-    let live: HashMap<String, LiveTenant> = if settings.refresh {
-        let live =
-            super::refresh::read(config, state, tenants, settings.accept_listing_gap).await?;
-        super::refresh::fold(&mut refreshed, config, &live);
-        live
+    let mut reads = if settings.refresh {
+        super::targeted::read(
+            config,
+            state,
+            tenants,
+            settings.refresh_mode,
+            settings.accept_listing_gap,
+        )
+        .await?
     } else {
-        config
-            .tenants
-            .keys()
-            .map(|name| {
-                let managed = state.tenants.get(name).cloned().unwrap_or_default();
-                (name.clone(), live_from_state(&managed))
-            })
-            .collect()
+        super::targeted::Reads {
+            live: config
+                .tenants
+                .keys()
+                .map(|name| {
+                    let managed = state.tenants.get(name).cloned().unwrap_or_default();
+                    (name.clone(), live_from_state(&managed))
+                })
+                .collect(),
+            ..Default::default()
+        }
     };
+    let meta = || PlanMeta {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        config_fingerprint: config.fingerprint(),
+        refreshed: settings.refresh,
+    };
+    let build = |live: &HashMap<String, LiveTenant>| {
+        let mut plan = build(config, state, live, meta());
+        plan.retain_targets(&settings.targets);
+        plan
+    };
+    let mut plan = super::targeted::settle(
+        config,
+        state,
+        tenants,
+        &mut reads,
+        settings.accept_listing_gap,
+        build,
+    )
+    .await?;
+    if settings.refresh {
+        super::targeted::fold(&mut refreshed, config, &reads);
+    }
+    super::targeted::describe(&mut plan, &reads, tenants);
+    if settings.targets.is_empty() {
+        super::targeted::stamp(
+            &mut refreshed,
+            config,
+            &super::targeted::undone(&plan, None),
+        );
+    }
+    plan.warnings.extend(notes);
+    plan.warnings.extend(reads.notes);
+    plan.warnings
+        .extend(crate::plan::warnings(&plan, settings.limits));
+    plan.limits = Some(settings.limits);
+    Ok((plan, refreshed))
+}
+
+/// Plan every configured tenant: desired against `live`, with state as it was recorded.
+fn build(
+    config: &crate::config::Config,
+    state: &State,
+    live: &HashMap<String, LiveTenant>,
+    meta: PlanMeta,
+) -> Plan {
     let empty_state = TenantState::default();
     let empty_desired = DesiredTenant::default();
     let servers: HashMap<&str, String> = config
@@ -111,22 +166,7 @@ pub async fn compute(
             server: Some(servers[name.as_str()].as_str()),
         })
         .collect();
-    let mut plan = Plan::build(
-        PlanMeta {
-            lineage: state.lineage.clone(),
-            serial: state.serial,
-            config_fingerprint: config.fingerprint(),
-            refreshed: settings.refresh,
-        },
-        &inputs,
-    );
-    drop(inputs);
-    plan.retain_targets(&settings.targets);
-    plan.warnings.extend(notes);
-    plan.warnings
-        .extend(crate::plan::warnings(&plan, settings.limits));
-    plan.limits = Some(settings.limits);
-    Ok((plan, refreshed))
+    Plan::build(meta, &inputs)
 }
 
 /// The guards `plan` trips under `limits`, as the error that refuses it.

@@ -34,6 +34,7 @@ pub async fn refresh(
     let tenants = Tenants::connect(&ws.config, settings).await?;
     let plan_settings = super::plan::PlanSettings {
         refresh: true,
+        refresh_mode: Some(crate::config::RefreshMode::Full),
         targets: Vec::new(),
         limits: ws.limits(limits),
         accept_listing_gap: settings.accept_listing_gap,
@@ -70,16 +71,16 @@ pub async fn refresh(
     })
 }
 
-/// Read every configured tenant concurrently.
-pub async fn read(
+/// Read `names` in full, concurrently, with what each listing counted.
+pub async fn read_counted(
     config: &Config,
     state: &State,
     tenants: &Tenants,
+    names: &[String],
     accept_gap: bool,
-) -> Result<HashMap<String, LiveTenant>, Error> {
-    let names: Vec<String> = config.tenants.keys().cloned().collect();
+) -> Result<HashMap<String, (LiveTenant, crate::scim::Totals)>, Error> {
     tenants
-        .read(&names, |name| {
+        .read_counted(names, |name| {
             let mut expected = expected(config, state, name);
             expected.accept_gap = accept_gap;
             expected

@@ -9,7 +9,7 @@ use crate::config::{Config, TenantConfig, TenantKind};
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions, Faults};
 use crate::error::Error;
 use crate::model::LiveTenant;
-use crate::scim::{ClientOptions, Expected, ScimClient};
+use crate::scim::{ClientOptions, Expected, Memberships, ScimClient, Totals};
 use crate::secret::Secret;
 
 use super::ReadSettings;
@@ -70,6 +70,11 @@ impl Tenants {
             options.rate_limit = tenant.rate_limit;
             options.parallelism = parallelism(tenant, flag);
             options.progress = read.progress.clone().map(|sink| (name.clone(), sink));
+            options.memberships = match tenant.read.membership_source {
+                crate::config::MembershipSource::Groups => Memberships::FromGroups,
+                crate::config::MembershipSource::Users => Memberships::FromUsers,
+                crate::config::MembershipSource::Auto => Memberships::Auto,
+            };
             if let Some(timeout) = test_timeout() {
                 options.timeout = timeout;
             }
@@ -95,12 +100,26 @@ impl Tenants {
         names: &[String],
         expected: impl Fn(&str) -> Expected,
     ) -> Result<HashMap<String, LiveTenant>, Error> {
+        Ok(self
+            .read_counted(names, expected)
+            .await?
+            .into_iter()
+            .map(|(name, (live, _))| (name, live))
+            .collect())
+    }
+
+    /// [`Self::read`], with what each tenant's listings counted.
+    pub async fn read_counted(
+        &self,
+        names: &[String],
+        expected: impl Fn(&str) -> Expected,
+    ) -> Result<HashMap<String, (LiveTenant, Totals)>, Error> {
         let mut reads = tokio::task::JoinSet::new();
         for name in names {
             let client = self.clients[name].clone();
             let expected = expected(name);
             let name = name.clone();
-            reads.spawn(async move { (name, client.read_tenant(&expected).await) });
+            reads.spawn(async move { (name, client.read_tenant_counted(&expected).await) });
         }
         let mut live = HashMap::new();
         let mut errors = Vec::new();

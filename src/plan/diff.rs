@@ -97,6 +97,7 @@ pub fn diff_tenant(input: &TenantInput<'_>) -> TenantPlan {
             }),
             _ => None,
         },
+        read: None,
     };
     TenantPlan {
         changes: out.changes,

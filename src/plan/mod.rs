@@ -10,6 +10,7 @@ pub mod graph;
 pub mod guard;
 pub mod import;
 pub mod refresh;
+pub mod targeted;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,11 @@ pub struct TenantSummary {
     /// another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_change: Option<ServerChange>,
+    /// Present when only what the plan can touch was read (a targeted refresh): then
+    /// `live_users` and `live_groups` are the server's counts and `unmanaged_*` are 0, not
+    /// counted: no listing was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<targeted::TargetedRead>,
 }
 
 /// Managed objects gone live.

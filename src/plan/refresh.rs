@@ -19,6 +19,10 @@ pub fn refresh_tenant(managed: &TenantState, live: &LiveTenant) -> TenantState {
 
     let mut out = TenantState {
         server: managed.server.clone(),
+        // Kept: a fingerprint covers its record too, so one whose record changed here no
+        // longer matches (see `plan::targeted`).
+        full_refresh: managed.full_refresh.clone(),
+        reconciled: managed.reconciled.clone(),
         ..TenantState::default()
     };
     for (key, m) in &managed.users {

@@ -747,6 +747,14 @@ fn section_words(risk: Risk, s: &Summary) -> String {
 /// A table of counts: one row per kind of object, one column per kind of change.
 fn counts_table(out: &mut String, s: &Summary, t: &TenantSummary) {
     let n = |v: usize| thousands(v);
+    // A targeted refresh listed nothing: it cannot tell what zsc does not manage.
+    let unmanaged = |v: usize| {
+        if t.read.is_some() {
+            "not listed".to_owned()
+        } else {
+            thousands(v)
+        }
+    };
     out.push_str(
         "| | + create / add | ! adopt | ! update | ! rename | - disable | - delete / remove | unmanaged |\n",
     );
@@ -760,7 +768,7 @@ fn counts_table(out: &mut String, s: &Summary, t: &TenantSummary) {
         n(u.update),
         n(u.disable),
         n(u.delete),
-        n(t.unmanaged_users)
+        unmanaged(t.unmanaged_users)
     );
     let g = &s.groups;
     let _ = writeln!(
@@ -771,7 +779,7 @@ fn counts_table(out: &mut String, s: &Summary, t: &TenantSummary) {
         n(g.update),
         n(g.rename),
         n(g.delete),
-        n(t.unmanaged_groups)
+        unmanaged(t.unmanaged_groups)
     );
     let m = &s.memberships;
     let _ = writeln!(

@@ -80,6 +80,9 @@ pub(super) fn by_tenant(plan: &Plan) -> Vec<(&str, Vec<&Change>)> {
 
 /// `zia-prod: refreshed 1,204 users, 87 groups (… not managed by zsc, left alone)`.
 pub(super) fn tenant_line(t: &TenantSummary, refreshed: bool) -> String {
+    if let Some(read) = &t.read {
+        return targeted_line(t, read);
+    }
     let verb = if refreshed {
         "refreshed"
     } else {
@@ -100,6 +103,23 @@ pub(super) fn tenant_line(t: &TenantSummary, refreshed: bool) -> String {
         );
     }
     line
+}
+
+/// What a targeted refresh read, and what it did not: `zia-prod: read 2 users and 1 group
+/// this plan can touch, and counted 1,000,000 users and 100,000 groups, as many as at the last
+/// full refresh (2026-11-30T10:00:00Z); drift on other objects not checked since (5 requests)`.
+fn targeted_line(t: &TenantSummary, read: &crate::plan::targeted::TargetedRead) -> String {
+    format!(
+        "{}: read {} and {} this plan can touch, and counted {} and {}, as many as at the last \
+         full refresh ({}); drift on other objects not checked since ({})",
+        t.name,
+        count(read.users_read, "user", "users"),
+        count(read.groups_read, "group", "groups"),
+        count(t.live_users, "user", "users"),
+        count(t.live_groups, "group", "groups"),
+        read.last_full_refresh,
+        count(read.requests as usize, "request", "requests"),
+    )
 }
 
 /// One entry of a plan as shown: the unit both the text and the markdown views lay out.

@@ -37,6 +37,8 @@ pub struct ClientOptions {
     pub backoff: Backoff,
     /// Told how far reads have got, under this name (the tenant's).
     pub progress: Option<(String, ProgressSink)>,
+    /// Where a full read takes memberships from.
+    pub memberships: super::read::Memberships,
 }
 
 /// Told how far a read has got, for a progress display.
@@ -67,6 +69,7 @@ impl ClientOptions {
             timeout: Duration::from_secs(60),
             backoff: Backoff::default(),
             progress: None,
+            memberships: super::read::Memberships::default(),
         }
     }
 }
@@ -105,6 +108,8 @@ pub(super) struct Inner {
     pub(super) backoff: Backoff,
     pub(super) requests: AtomicU64,
     pub(super) progress: Option<(String, ProgressSink)>,
+    /// Where a full read takes memberships from.
+    pub(super) memberships: super::read::Memberships,
     /// What `/ServiceProviderConfig` said, once read (see `discovery.rs`).
     pub(super) capabilities: tokio::sync::OnceCell<super::discovery::Capabilities>,
 }
@@ -150,6 +155,7 @@ impl ScimClient {
                 requests: AtomicU64::new(0),
                 capabilities: tokio::sync::OnceCell::new(),
                 progress: options.progress,
+                memberships: options.memberships,
             }),
         })
     }
@@ -160,6 +166,11 @@ impl ScimClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base
+    }
+
+    /// The listing page size in force (the configured or dialect size, lowered by discovery).
+    pub fn page_size(&self) -> usize {
+        self.inner.page_size.load(Ordering::Relaxed)
     }
 
     /// Say how far a read has got, if anyone listens.

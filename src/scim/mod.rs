@@ -14,5 +14,5 @@ pub mod write;
 pub use client::{ClientOptions, ProgressSink, ReadProgress, ScimClient};
 pub use discovery::Capabilities;
 pub use error::ScimError;
-pub use read::Expected;
+pub use read::{Expected, Looked, Lookups, Memberships, Totals, UserWithGroups};
 pub use write::{Created, Gone, MemberRef, MembersPatched, UserUpdate};

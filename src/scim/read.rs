@@ -1,7 +1,7 @@
 //! Reading a tenant: users and groups with members, page by page and concurrently, and made
 //! complete where a listing comes back short; and look-ups by id and by name.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 
 use crate::model::{folded, name_key, LiveGroup, LiveTenant, LiveUser};
 
-use super::client::ScimClient;
+use reqwest::Method;
+
+use super::client::{Answer, Repeat, ScimClient};
 use super::error::ScimError;
 use super::transport::{path_segment, protocol, query_escape};
 use super::wire::{escape_filter_value, ListResponse, WireGroup, WireUser};
@@ -21,10 +23,105 @@ impl ScimClient {
     /// is complete for what matters: see [`Expected`]. The first read of a run asks the server
     /// what it supports first (see `discovery.rs`).
     pub async fn read_tenant(&self, expected: &Expected) -> Result<LiveTenant, ScimError> {
+        Ok(self.read_tenant_counted(expected).await?.0)
+    }
+
+    /// [`Self::read_tenant`], and how many users and groups the server counted (each
+    /// listing's `totalResults`): what a targeted refresh later compares its counts with.
+    pub async fn read_tenant_counted(
+        &self,
+        expected: &Expected,
+    ) -> Result<(LiveTenant, Totals), ScimError> {
         self.discover().await;
-        let (users, groups) =
+        if self.memberships_from_users() {
+            return self.read_tenant_by_users(expected).await;
+        }
+        let ((users, user_total), (groups, group_total)) =
             tokio::try_join!(self.read_users(expected), self.read_groups(expected))?;
-        Ok(LiveTenant { users, groups })
+        Ok((
+            LiveTenant { users, groups },
+            Totals {
+                users: user_total,
+                groups: group_total,
+            },
+        ))
+    }
+
+    /// Whether memberships are read from users' `groups` (see [`Memberships`]).
+    pub fn memberships_from_users(&self) -> bool {
+        match self.inner.memberships {
+            Memberships::FromGroups => false,
+            Memberships::FromUsers => true,
+            // Users' groups cost no request beyond the user listing zsc reads anyway; group
+            // members cost one request per group where listings leave them out (ZPA).
+            Memberships::Auto => !self.inner.spec.group_list_has_members,
+        }
+    }
+
+    /// A full read with memberships taken from the user listing: users listed with their
+    /// `groups`, groups listed without one more request each.
+    async fn read_tenant_by_users(
+        &self,
+        expected: &Expected,
+    ) -> Result<(LiveTenant, Totals), ScimError> {
+        let (users, groups) = tokio::try_join!(
+            self.read_users_with_groups(expected),
+            self.read_groups_listed(expected)
+        )?;
+        let ((users, user_total), memberships) = users;
+        let (mut groups, group_total) = groups;
+        let mut by_group: HashMap<String, Vec<String>> = HashMap::new();
+        for (user, groups) in memberships {
+            for group in groups {
+                by_group.entry(group).or_default().push(user.clone());
+            }
+        }
+        for (group, members_listed) in &mut groups {
+            if !*members_listed {
+                group.members = by_group.remove(&group.id).unwrap_or_default();
+            }
+        }
+        Ok((
+            LiveTenant {
+                users,
+                groups: groups.into_iter().map(|(g, _)| g).collect(),
+            },
+            Totals {
+                users: user_total,
+                groups: group_total,
+            },
+        ))
+    }
+
+    /// Every user with the ids of its groups (no `excludedAttributes`), accounted for as
+    /// [`Self::read_users`] does; users found by look-up are read once more by id for their
+    /// groups.
+    #[allow(clippy::type_complexity)]
+    async fn read_users_with_groups(
+        &self,
+        expected: &Expected,
+    ) -> Result<((Vec<LiveUser>, u64), Vec<(String, Vec<String>)>), ScimError> {
+        let listing = self.list_complete::<UserGroups>("Users", "").await?;
+        let (total, listed) = (listing.total, listing.items);
+        let mut memberships = Vec::with_capacity(listed.len());
+        let mut users = Vec::with_capacity(listed.len());
+        for UserWithGroups { user, groups } in listed {
+            memberships.push((user.id.clone(), groups));
+            users.push(user);
+        }
+        if listing.shortfall > 0 {
+            let found = self.account_for_users(expected, total, &users).await?;
+            for user in found {
+                let groups = self
+                    .get_user_groups(&user.id)
+                    .await?
+                    .map(|u| u.groups)
+                    .unwrap_or_default();
+                memberships.push((user.id.clone(), groups));
+                users.push(user);
+            }
+        }
+        Ok(((users, total), memberships))
     }
 
     /// Every user, listed without their read-only `groups` where the server allows.
@@ -49,51 +146,88 @@ impl ScimClient {
         }
     }
 
-    async fn read_users(&self, expected: &Expected) -> Result<Vec<LiveUser>, ScimError> {
+    async fn read_users(&self, expected: &Expected) -> Result<(Vec<LiveUser>, u64), ScimError> {
         let listing = self.list_users().await?;
         let (total, mut users) = (listing.total, listing.items);
         if listing.shortfall > 0 {
-            let found = self
-                .account_for(
-                    "Users",
-                    total,
-                    &users,
-                    &expected.users,
-                    &expected.user_ids,
-                    expected.accept_gap,
-                    |c, id| async move { c.get_user(&id).await },
-                    |c, name| async move { c.look_up_users_eq(&name).await },
-                )
-                .await?;
+            let found = self.account_for_users(expected, total, &users).await?;
             users.extend(found);
         }
-        Ok(users)
+        Ok((users, total))
+    }
+
+    async fn account_for_users(
+        &self,
+        expected: &Expected,
+        total: u64,
+        users: &[LiveUser],
+    ) -> Result<Vec<LiveUser>, ScimError> {
+        self.account_for(
+            "Users",
+            total,
+            users,
+            &expected.users,
+            &expected.user_ids,
+            expected.accept_gap,
+            |c, id| async move { c.get_user(&id).await },
+            |c, name| async move { c.look_up_users_eq(&name).await },
+        )
+        .await
     }
 
     /// Every group with its members. Dialects whose listings omit members (ZPA) cost one more
     /// request per group.
-    async fn read_groups(&self, expected: &Expected) -> Result<Vec<LiveGroup>, ScimError> {
+    async fn read_groups(&self, expected: &Expected) -> Result<(Vec<LiveGroup>, u64), ScimError> {
         let listing = self.list_complete::<WireGroup>("Groups", "").await?;
         let total = listing.total;
         let shortfall = listing.shortfall;
-        let groups = self.with_members(listing.items).await?;
-        let mut groups = groups;
+        let mut groups = self.with_members(listing.items).await?;
         if shortfall > 0 {
-            let found = self
-                .account_for(
-                    "Groups",
-                    total,
-                    &groups,
-                    &expected.groups,
-                    &expected.group_ids,
-                    expected.accept_gap,
-                    |c, id| async move { c.get_group(&id).await },
-                    |c, name| async move { c.look_up_groups_eq(&name).await },
-                )
-                .await?;
+            let found = self.account_for_groups(expected, total, &groups).await?;
             groups.extend(found);
         }
-        Ok(groups)
+        Ok((groups, total))
+    }
+
+    /// Every group as listed, with whether the listing carried its members (found by
+    /// look-up: read by id, so with members).
+    async fn read_groups_listed(
+        &self,
+        expected: &Expected,
+    ) -> Result<(Vec<(LiveGroup, bool)>, u64), ScimError> {
+        let listing = self.list_complete::<WireGroup>("Groups", "").await?;
+        let total = listing.total;
+        let shortfall = listing.shortfall;
+        let mut groups: Vec<(LiveGroup, bool)> = listing
+            .items
+            .into_iter()
+            .map(|l| (l.group, l.members_listed))
+            .collect();
+        if shortfall > 0 {
+            let listed: Vec<LiveGroup> = groups.iter().map(|(g, _)| g.clone()).collect();
+            let found = self.account_for_groups(expected, total, &listed).await?;
+            groups.extend(found.into_iter().map(|g| (g, true)));
+        }
+        Ok((groups, total))
+    }
+
+    async fn account_for_groups(
+        &self,
+        expected: &Expected,
+        total: u64,
+        groups: &[LiveGroup],
+    ) -> Result<Vec<LiveGroup>, ScimError> {
+        self.account_for(
+            "Groups",
+            total,
+            groups,
+            &expected.groups,
+            &expected.group_ids,
+            expected.accept_gap,
+            |c, id| async move { c.get_group(&id).await },
+            |c, name| async move { c.look_up_groups_eq(&name).await },
+        )
+        .await
     }
 
     /// Listed groups with their members: read one by one where the listing left them out.
@@ -127,6 +261,103 @@ impl ScimClient {
             }
         }
         Ok(groups)
+    }
+
+    /// How many users and groups the server counts: the `totalResults` of a one-object page
+    /// of each (two requests), asking to leave the bulky multi-valued attributes out.
+    /// `None` for a resource whose answer carries no `totalResults`.
+    pub async fn count(&self) -> Result<(Option<u64>, Option<u64>), ScimError> {
+        self.discover().await;
+        tokio::try_join!(
+            self.count_of("Users", "groups"),
+            self.count_of("Groups", "members")
+        )
+    }
+
+    async fn count_of(&self, resource: &str, bulky: &str) -> Result<Option<u64>, ScimError> {
+        type Count = ListResponse<serde::de::IgnoredAny>;
+        let projected = format!(
+            "/{resource}?startIndex=1&count=1&{}={bulky}",
+            self.inner.spec.exclude_param
+        );
+        let plain = format!("/{resource}?startIndex=1&count=1");
+        let path = if self.inner.exclude_groups.load(Ordering::Relaxed) {
+            projected
+        } else {
+            plain.clone()
+        };
+        let count: Count = match self.get(&path).await {
+            Err(ScimError::Status { status, .. }) if REFUSED_PARAMETER.contains(&status) => {
+                self.get(&plain).await?
+            }
+            other => other?,
+        };
+        Ok(count.total_results)
+    }
+
+    /// Users and groups by id and by name (`eq` filters only: never a scan of a listing),
+    /// concurrently: what a targeted refresh reads. Ids the server has no object for are
+    /// listed as missing. Groups come with their members.
+    pub async fn read_some(&self, lookups: &Lookups) -> Result<Looked, ScimError> {
+        self.discover().await;
+        if (!lookups.user_names.is_empty() || !lookups.group_names.is_empty()) && !self.can_filter()
+        {
+            return Ok(Looked {
+                unfilterable: true,
+                ..Looked::default()
+            });
+        }
+        enum Job {
+            UserId(String),
+            GroupId(String),
+            UserName(String),
+            GroupName(String),
+        }
+        enum Got {
+            User(String, Option<LiveUser>),
+            Group(String, Option<LiveGroup>),
+            Users(Vec<LiveUser>),
+            Groups(Vec<LiveGroup>),
+        }
+        let jobs: Vec<Job> = lookups
+            .user_ids
+            .iter()
+            .cloned()
+            .map(Job::UserId)
+            .chain(lookups.group_ids.iter().cloned().map(Job::GroupId))
+            .chain(lookups.user_names.iter().cloned().map(Job::UserName))
+            .chain(lookups.group_names.iter().cloned().map(Job::GroupName))
+            .collect();
+        let got = self
+            .concurrently(jobs, |client, job| async move {
+                Ok(match job {
+                    Job::UserId(id) => {
+                        let user = client.get_user(&id).await?;
+                        Got::User(id, user)
+                    }
+                    Job::GroupId(id) => {
+                        let group = client.get_group(&id).await?;
+                        Got::Group(id, group)
+                    }
+                    Job::UserName(name) => Got::Users(client.look_up_users_eq(&name).await?),
+                    Job::GroupName(name) => Got::Groups(client.look_up_groups_eq(&name).await?),
+                })
+            })
+            .await?;
+        let mut looked = Looked::default();
+        for got in got {
+            match got {
+                Got::User(_, Some(user)) => looked.users.push(user),
+                Got::User(id, None) => looked.missing_user_ids.push(id),
+                Got::Group(_, Some(group)) => looked.groups.push(group),
+                Got::Group(id, None) => looked.missing_group_ids.push(id),
+                Got::Users(users) => looked.users.extend(users),
+                Got::Groups(groups) => looked.groups.extend(groups),
+            }
+        }
+        looked.users = dedup_by_id(looked.users);
+        looked.groups = dedup_by_id(looked.groups);
+        Ok(looked)
     }
 
     /// A listing came back short of its totalResults even after a second read. Each object
@@ -237,6 +468,26 @@ impl ScimClient {
     pub async fn get_group(&self, id: &str) -> Result<Option<LiveGroup>, ScimError> {
         self.get_by_id::<WireGroup, _>("Groups", id, WireGroup::into_live)
             .await
+    }
+
+    /// One user by id with the ids of its groups; `None` if the server has none (404).
+    pub async fn get_user_groups(&self, id: &str) -> Result<Option<UserWithGroups>, ScimError> {
+        let path = format!("/Users/{}", path_segment(id));
+        let answer = match self
+            .send(Method::GET, &path, None, Repeat::Idempotent)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let user: WireUser = self.parse("GET", &path, &answer)?;
+        let groups: GroupIds = self.parse("GET", &path, &answer)?;
+        let user = user.into_live().map_err(|m| protocol("GET", &path, m))?;
+        Ok(Some(UserWithGroups {
+            user,
+            groups: groups.ids(),
+        }))
     }
 
     async fn get_by_id<W: DeserializeOwned, T>(
@@ -351,7 +602,7 @@ impl ScimClient {
     /// Page through a resource, reading it twice if the first pass comes back short of the
     /// server's totalResults (a page shifted under a concurrent change, or a server that skips
     /// objects); the result holds each id once and says how many are still unaccounted for.
-    async fn list_complete<W: Listed>(
+    async fn list_complete<W: Page>(
         &self,
         resource: &str,
         extra: &str,
@@ -373,7 +624,7 @@ impl ScimClient {
 
     /// One page of a listing, converted to the model where it was read (on a worker thread,
     /// for the pages fetched concurrently). Also returns the page's totalResults.
-    async fn list_page<W: Listed>(
+    async fn list_page<W: Page>(
         &self,
         resource: &str,
         start: usize,
@@ -381,18 +632,15 @@ impl ScimClient {
         extra: &str,
     ) -> Result<(Vec<W::Live>, Option<u64>), ScimError> {
         let path = list_path(resource, start, count, extra);
-        let page: ListResponse<W> = self.get(&path).await?;
-        let items = page
-            .resources
-            .into_iter()
-            .map(|w| w.into_listed().map_err(|m| protocol("GET", &path, m)))
-            .collect::<Result<_, _>>()?;
-        Ok((items, page.total_results))
+        let answer = self
+            .send(Method::GET, &path, None, Repeat::Idempotent)
+            .await?;
+        W::parse_page(self, &path, &answer)
     }
 
     /// Page through a resource: the first page tells the total, the rest are fetched
     /// concurrently. Each id appears once in the result.
-    async fn list_all<W: Listed>(
+    async fn list_all<W: Page>(
         &self,
         resource: &str,
         extra: &str,
@@ -453,7 +701,7 @@ impl ScimClient {
 
     /// Paging for servers that report no totalResults: until an empty or short page, bounded,
     /// and stopping if a page repeats.
-    async fn list_sequential<W: Listed>(
+    async fn list_sequential<W: Page>(
         &self,
         resource: &str,
         extra: &str,
@@ -535,6 +783,37 @@ pub struct Expected {
     /// Go on when a listing stays short and a name is not found (`--accept-listing-gap`): for
     /// a server whose count is simply wrong.
     pub accept_gap: bool,
+}
+
+/// What a targeted refresh asks for: users and groups by id (managed objects), and by name
+/// (declared objects zsc does not manage yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub user_ids: Vec<String>,
+    pub group_ids: Vec<String>,
+    pub user_names: Vec<String>,
+    pub group_names: Vec<String>,
+}
+
+impl Lookups {
+    pub fn is_empty(&self) -> bool {
+        self.user_ids.is_empty()
+            && self.group_ids.is_empty()
+            && self.user_names.is_empty()
+            && self.group_names.is_empty()
+    }
+}
+
+/// What [`ScimClient::read_some`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Looked {
+    pub users: Vec<LiveUser>,
+    pub groups: Vec<LiveGroup>,
+    /// Ids asked for that the server has no object for (404).
+    pub missing_user_ids: Vec<String>,
+    pub missing_group_ids: Vec<String>,
+    /// The server cannot filter, so names cannot be looked up one by one: nothing was read.
+    pub unfilterable: bool,
 }
 
 /// Statuses with which a server refuses a query parameter it does not support (RFC 7644
@@ -632,6 +911,120 @@ impl Listed for WireGroup {
             members_listed,
         })
     }
+}
+
+/// A listing page's resources, converted to the model: what [`ScimClient::list_all`] pages
+/// through.
+pub(super) trait Page: Send + 'static {
+    type Live: HasId + Send + 'static;
+
+    /// The page's resources and its totalResults.
+    fn parse_page(
+        client: &ScimClient,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<(Vec<Self::Live>, Option<u64>), ScimError>;
+}
+
+impl<W: Listed> Page for W {
+    type Live = W::Live;
+
+    fn parse_page(
+        client: &ScimClient,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<(Vec<W::Live>, Option<u64>), ScimError> {
+        let page: ListResponse<W> = client.parse("GET", path, answer)?;
+        let items = page
+            .resources
+            .into_iter()
+            .map(|w| w.into_listed().map_err(|m| protocol("GET", path, m)))
+            .collect::<Result<_, _>>()?;
+        Ok((items, page.total_results))
+    }
+}
+
+/// Users listed with the ids of their groups (for memberships read from users).
+pub(super) struct UserGroups;
+
+/// A user and the ids of the groups it belongs to, as the server lists them.
+#[derive(Clone, Debug)]
+pub struct UserWithGroups {
+    pub user: LiveUser,
+    pub groups: Vec<String>,
+}
+
+impl HasId for UserWithGroups {
+    fn id(&self) -> &str {
+        &self.user.id
+    }
+}
+
+/// Only a resource's `groups`: read in a second pass over the same text, so that the typed
+/// user (which never parses `groups`) stays as it is.
+#[derive(serde::Deserialize)]
+struct GroupIds {
+    #[serde(default)]
+    groups: Vec<crate::scim::wire::WireMember>,
+}
+
+impl GroupIds {
+    fn ids(self) -> Vec<String> {
+        self.groups.into_iter().map(|m| m.value).collect()
+    }
+}
+
+impl Page for UserGroups {
+    type Live = UserWithGroups;
+
+    fn parse_page(
+        client: &ScimClient,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<(Vec<UserWithGroups>, Option<u64>), ScimError> {
+        let page: ListResponse<WireUser> = client.parse("GET", path, answer)?;
+        let groups: ListResponse<GroupIds> = client.parse("GET", path, answer)?;
+        if groups.resources.len() != page.resources.len() {
+            return Err(protocol(
+                "GET",
+                path,
+                "the page changed between two reads of it".into(),
+            ));
+        }
+        let items = page
+            .resources
+            .into_iter()
+            .zip(groups.resources)
+            .map(|(user, groups)| {
+                Ok(UserWithGroups {
+                    user: user.into_live().map_err(|m| protocol("GET", path, m))?,
+                    groups: groups.ids(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((items, page.total_results))
+    }
+}
+
+/// What a full read counted: each listing's `totalResults`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub users: u64,
+    pub groups: u64,
+}
+
+/// Where a refresh reads group memberships from (a tenant's `membership_source`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Memberships {
+    /// Each group's `members`: from the group listing, or one read per group where listings
+    /// leave them out (ZPA).
+    #[default]
+    FromGroups,
+    /// Each user's read-only `groups`, from the user listing (read without
+    /// `excludedAttributes=groups`).
+    FromUsers,
+    /// Users' groups where group listings leave members out, groups' members elsewhere.
+    Auto,
 }
 
 fn dedup_by_id<T: HasId>(items: Vec<T>) -> Vec<T> {

@@ -13,7 +13,8 @@ pub use error::StateError;
 pub use journal::Journal;
 pub use lock::{LockInfo, StateLock};
 pub use model::{
-    ManagedGroup, ManagedUser, State, StateOp, TenantState, Wrote, STATE_FORMAT_VERSION,
+    FullRefresh, ManagedGroup, ManagedUser, Reconciled, State, StateOp, TenantState, Wrote,
+    STATE_FORMAT_VERSION,
 };
 pub use store::{Loaded, StateStore};
 

@@ -36,6 +36,44 @@ pub struct TenantState {
     /// `emulator` for the built-in one): a configuration pointing elsewhere is news.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// What the last full read of the tenant counted, and when; a targeted refresh compares
+    /// the server's counts with it (see `ops::targeted`). zsc's own creates and deletes since
+    /// are counted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_refresh: Option<FullRefresh>,
+    /// The managed objects whose record was, when last compared, what the configuration
+    /// declares (see [`Reconciled`]).
+    #[serde(default, skip_serializing_if = "Reconciled::is_empty")]
+    pub reconciled: Reconciled,
+}
+
+/// When a tenant was last read in full, and how many users and groups its server counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullRefresh {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub users: u64,
+    pub groups: u64,
+}
+
+/// Per managed object (keyed as [`TenantState::users`] and [`TenantState::groups`] are), a
+/// fingerprint of the declaration and of the record together, taken when the record was what
+/// the declaration asks for: after an apply that left nothing of it undone, or a refresh whose
+/// plan had no change for it. While both fingerprints still match, a targeted refresh takes the
+/// object from state instead of reading it (see `plan::targeted`). Changing either (the YAML,
+/// or the record through a refresh, an apply or `zsc state rm`) makes it differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciled {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, String>,
+}
+
+impl Reconciled {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
 }
 
 /// A user zsc manages: its id (what it is), the userName zsc manages it as, and the attributes

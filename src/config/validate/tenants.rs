@@ -7,6 +7,7 @@ use crate::model::Origin;
 
 use super::super::check::Ctx;
 use super::super::raw::{At, Node, Record, Spot, TenantMap, TenantSchema};
+use super::super::read_policy::{parse_duration, MembershipSource, ReadPolicy, RefreshMode};
 use super::super::{TenantConfig, TenantKind, TokenSource};
 use super::Validator;
 
@@ -155,6 +156,7 @@ impl Validator {
                     None
                 }
             });
+        let read = read_policy(cx, &mut r);
         let kind = kind?;
 
         let dialect = match (kind.dialect(), dialect) {
@@ -264,6 +266,7 @@ impl Validator {
             page_size,
             allowed_domains: allowed_domains.unwrap_or_default(),
             renamed_from,
+            read,
             origin: Origin {
                 file: self.files.get(cx.file).cloned().unwrap_or_default(),
                 line: u64::from(name.at.line),
@@ -416,6 +419,61 @@ impl Validator {
         }
         Some(source)
     }
+}
+
+/// `refresh:`, `max_refresh_age:` and `membership_source:`; each missing or wrong one keeps
+/// its default (a wrong one is reported).
+fn read_policy(cx: &mut Ctx, r: &mut Record<TenantSchema>) -> ReadPolicy {
+    let mut policy = ReadPolicy::default();
+    if let Some(word) = r
+        .field("refresh")
+        .and_then(|(_, n)| cx.string("refresh", n))
+    {
+        match RefreshMode::parse(&word.value) {
+            Some(mode) => policy.refresh = mode,
+            None => cx.error(
+                word.at,
+                format!(
+                    "`refresh` must be `full` or `changed`, found `{}`",
+                    word.value
+                ),
+            ),
+        }
+    }
+    if let Some(text) = r.field("max_refresh_age").and_then(|(_, n)| match n.value {
+        Node::UInt(secs) => Some(At {
+            at: n.at,
+            value: secs.to_string(),
+        }),
+        _ => cx.string("max_refresh_age", n),
+    }) {
+        match parse_duration(&text.value) {
+            Some(age) => policy.max_refresh_age = age,
+            None => cx.error(
+                text.at,
+                format!(
+                    "`max_refresh_age` must be a duration such as `24h`, `90m` or `7d`, found `{}`",
+                    text.value
+                ),
+            ),
+        }
+    }
+    if let Some(word) = r
+        .field("membership_source")
+        .and_then(|(_, n)| cx.string("membership_source", n))
+    {
+        match MembershipSource::parse(&word.value) {
+            Some(source) => policy.membership_source = source,
+            None => cx.error(
+                word.at,
+                format!(
+                    "`membership_source` must be `groups`, `users` or `auto`, found `{}`",
+                    word.value
+                ),
+            ),
+        }
+    }
+    policy
 }
 
 fn valid_tenant_name(name: &str) -> bool {
