@@ -16,6 +16,7 @@ mod gitops;
 mod guardrails;
 mod identity;
 mod import;
+mod membership_source;
 mod interop;
 mod reliability;
 mod servers;
