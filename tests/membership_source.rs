@@ -53,7 +53,10 @@ fn zpa_memberships_from_users_cost_one_listing_and_plan_the_same() {
         with_source(&env, source);
         env.emulator().clear_request_log();
         let plan = env.zsc(&["plan"]).success().stdout;
-        assert!(plan.contains("+ member \"user1@example.com\""), "{source}: {plan}");
+        assert!(
+            plan.contains("+ member \"user1@example.com\""),
+            "{source}: {plan}"
+        );
         let log = reads(&env);
         let by_id = log.iter().filter(|p| p.starts_with("/Groups/")).count();
         assert_eq!(by_id, group_reads, "{source}: {log:?}");

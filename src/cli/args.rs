@@ -79,6 +79,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve the built-in emulated SCIM tenant over HTTP.
     Emulator(EmulatorArgs),
+    /// Probe each tenant's server, read-only, and say what zsc will use there and why.
+    Doctor(DoctorArgs),
     /// Show a plan saved by `zsc plan -o FILE` (as text, markdown or JSON), or without one,
     /// what the state holds.
     Show(ShowArgs),
@@ -240,6 +242,16 @@ impl RefreshArg {
             Some(RefreshArg::Changed) => (true, Some(RefreshMode::Changed)),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Probe only this tenant [default: every tenant].
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Output format: `json` is the report to attach to bug reports.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
 }
 
 #[derive(Debug, Args)]

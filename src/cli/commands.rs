@@ -18,7 +18,7 @@ use crate::plan::Plan;
 use crate::render::{self, Tone};
 
 use super::args::{
-    ApplyArgs, Cli, Command, EmulatorArgs, Format, ImportArgs, PlanArgs, StateCommand,
+    ApplyArgs, Cli, Command, DoctorArgs, EmulatorArgs, Format, ImportArgs, PlanArgs, StateCommand,
     ValidateArgs, ValidateFormat,
 };
 use super::output::Output;
@@ -33,6 +33,7 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
         Command::Apply(args) => apply(cli, out, args).await,
         Command::Import(args) => import(cli, out, args).await,
         Command::Emulator(args) => emulator(out, args).await,
+        Command::Doctor(args) => doctor(cli, out, args).await,
         Command::Show(args) => match &args.plan_file {
             Some(path) => {
                 let plan = ops::plan::read(path)?;
@@ -95,6 +96,21 @@ fn warn_about(ws: &Workspace, out: Output) {
         out.warn(&format!("{}\n  --> {}", warning.message, warning.origin));
         out.annotate("warning", &warning.origin, &warning.message);
     }
+}
+
+/// `zsc doctor`: read-only; the report to stdout, exit 1 when a check failed.
+async fn doctor(cli: &Cli, out: Output, args: &DoctorArgs) -> Result<ExitStatus, Error> {
+    let ws = workspace(cli, out)?;
+    let report = ops::doctor::doctor(&ws, args.tenant.as_deref()).await?;
+    out.print(&match args.format {
+        ValidateFormat::Json => render::doctor::json(&report),
+        ValidateFormat::Text => render::doctor::text(&report, out.out),
+    });
+    Ok(if report.failed() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn validate(cli: &Cli, out: Output, args: &ValidateArgs) -> Result<ExitStatus, Error> {

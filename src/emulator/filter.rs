@@ -1,5 +1,6 @@
-//! The one SCIM filter form the emulator understands: `<attribute> eq <value>` (RFC 7644
-//! §3.4.2.2), as Zscaler documents for userName, externalId, id and displayName.
+//! The SCIM filter forms the emulator understands: `<attribute> eq <value>` (RFC 7644
+//! §3.4.2.2), as Zscaler documents for userName, externalId, id and displayName, and
+//! `meta.lastModified gt <time>`, which ZIA documents for users.
 //!
 //! It parses; it does not look anything up. Any other operator, `and`/`or`, or trailing text is
 //! an error the caller answers with 400 `invalidFilter`.
@@ -12,6 +13,8 @@ use serde_json::Value;
 pub(crate) struct EqFilter {
     pub attr: String,
     pub value: String,
+    /// `gt` rather than `eq` (only on `meta.lastModified`).
+    pub greater: bool,
 }
 
 /// Parse `attr eq value`, where value is a JSON string, number or boolean (RFC 7644's
@@ -25,9 +28,15 @@ pub(crate) fn parse_eq(filter: &str) -> Result<EqFilter, String> {
     let (op, value) = rest
         .split_once(char::is_whitespace)
         .ok_or_else(|| format!("filter `{filter}` is not of the form `attribute eq \"value\"`"))?;
-    if !op.eq_ignore_ascii_case("eq") {
+    let greater = op.eq_ignore_ascii_case("gt");
+    if greater && !attr.eq_ignore_ascii_case("meta.lastModified") {
         return Err(format!(
-            "filter operator `{op}` is not supported; only `eq` is"
+            "filter operator `{op}` is supported on `meta.lastModified` only"
+        ));
+    }
+    if !greater && !op.eq_ignore_ascii_case("eq") {
+        return Err(format!(
+            "filter operator `{op}` is not supported; only `eq` (and `meta.lastModified gt`) is"
         ));
     }
     if attr.is_empty()
@@ -50,6 +59,7 @@ pub(crate) fn parse_eq(filter: &str) -> Result<EqFilter, String> {
     Ok(EqFilter {
         attr: attr.to_ascii_lowercase(),
         value,
+        greater,
     })
 }
 

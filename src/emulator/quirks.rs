@@ -32,6 +32,13 @@ pub(crate) struct Quirks {
     pub items_per_page_is_page_size: bool,
     /// ZPA's examples carry `userType: "ZPA User"`.
     pub user_type: Option<&'static str>,
+    /// Whether user listings carry `meta` (ZIA's documented GET /Users example has none; its
+    /// create and PUT answers do).
+    pub meta_in_listings: bool,
+    /// Which listings take `meta.lastModified gt "<time>"` (users, groups): ZIA documents it
+    /// for users only ("Date Created After", zia/understanding-scim); RFC 7644 §3.4.2.2 for
+    /// both; ZPA documents no such filter.
+    pub last_modified_gt: (bool, bool),
 }
 
 pub(crate) fn quirks(dialect: Dialect) -> &'static Quirks {
@@ -42,6 +49,8 @@ pub(crate) fn quirks(dialect: Dialect) -> &'static Quirks {
             department_top_level: false,
             items_per_page_is_page_size: false,
             user_type: None,
+            meta_in_listings: true,
+            last_modified_gt: (true, true),
         },
         // Seed connector guide: https://scim.zscaler.net/8651360/48097/scim/Users.
         Dialect::Zia => &Quirks {
@@ -50,6 +59,8 @@ pub(crate) fn quirks(dialect: Dialect) -> &'static Quirks {
             department_top_level: true,
             items_per_page_is_page_size: false,
             user_type: None,
+            meta_in_listings: false,
+            last_modified_gt: (true, false),
         },
         // Seed connector guide: /scim/1/72058300560048147/v2.
         Dialect::Zpa => &Quirks {
@@ -58,6 +69,8 @@ pub(crate) fn quirks(dialect: Dialect) -> &'static Quirks {
             department_top_level: false,
             items_per_page_is_page_size: true,
             user_type: Some("ZPA User"),
+            meta_in_listings: true,
+            last_modified_gt: (false, false),
         },
     }
 }

@@ -19,6 +19,8 @@ use super::store::{to_raw, GroupRec, Store, UserRec, WithExtras};
 pub(crate) struct View<'a> {
     pub base_url: &'a str,
     pub projection: Projection,
+    /// Rendering a listing page (where ZIA leaves `meta` out).
+    pub listing: bool,
 }
 
 /// The `attributes` and `excludedAttributes` query parameters (RFC 7644 §3.4.2.5), applied to
@@ -131,7 +133,7 @@ impl View<'_> {
             meta: user
                 .meta
                 .as_ref()
-                .filter(|_| keep("meta"))
+                .filter(|_| keep("meta") && (quirks.meta_in_listings || !self.listing))
                 .map(|meta| MetaOut::new(meta, Location::new(self.base_url, "Users", id))),
             user_type: quirks.user_type.filter(|_| keep("userType")),
         };

@@ -11,6 +11,7 @@
 //! the views it calls are pure.
 
 pub mod apply;
+pub mod doctor;
 pub mod import;
 pub mod plan;
 pub mod refresh;

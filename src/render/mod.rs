@@ -5,6 +5,7 @@
 //! one stylesheet, decided once per stream.
 
 pub mod apply;
+pub mod doctor;
 pub mod markdown;
 pub mod state;
 pub mod text;

@@ -6,6 +6,7 @@ pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod pacing;
+pub mod probe;
 pub mod read;
 pub mod transport;
 pub mod wire;

@@ -223,5 +223,6 @@ pub(super) fn view(app: &App, projection: Projection) -> View<'_> {
     View {
         base_url: &app.base_url,
         projection,
+        listing: false,
     }
 }

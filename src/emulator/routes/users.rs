@@ -30,7 +30,8 @@ pub(super) async fn list_users(
     let (total, mut keys) =
         store.page_users(page.filter.as_ref(), page.start_index - 1, page.count)?;
     list_faults(&app, &page, &mut keys);
-    let view = view(&app, params.projection());
+    let mut view = view(&app, params.projection());
+    view.listing = true;
     let resources = keys
         .iter()
         .filter_map(|key| store.user(*key))

@@ -461,6 +461,16 @@ impl Store {
     ) -> Result<(usize, Vec<Key>), ApiError> {
         let selection = match filter {
             None => Selection::All,
+            Some(f) if f.greater => {
+                if !quirks(self.rules.dialect).last_modified_gt.0 {
+                    return Err(ApiError::invalid_filter(
+                        "filtering users on `meta.lastModified gt` is not supported",
+                    ));
+                }
+                Selection::Keys(keys_where(&self.users, |rec| {
+                    modified_after(rec.user().meta.as_ref(), &f.value)
+                }))
+            }
             Some(f) => Selection::Keys(match f.attr.as_str() {
                 "username" => self.named(&self.user_by_name, &f.value, |key| {
                     self.user(key).map(|rec| rec.user().user_name.as_str())
@@ -493,6 +503,16 @@ impl Store {
     ) -> Result<(usize, Vec<Key>), ApiError> {
         let selection = match filter {
             None => Selection::All,
+            Some(f) if f.greater => {
+                if !quirks(self.rules.dialect).last_modified_gt.1 {
+                    return Err(ApiError::invalid_filter(
+                        "filtering groups on `meta.lastModified gt` is not supported",
+                    ));
+                }
+                Selection::Keys(keys_where(&self.groups, |rec| {
+                    modified_after(Some(&rec.meta), &f.value)
+                }))
+            }
             Some(f) => Selection::Keys(match f.attr.as_str() {
                 "displayname" => self.named(&self.group_by_name, &f.value, |key| {
                     self.group(key).map(|rec| rec.display_name.as_str())
@@ -589,6 +609,17 @@ impl Store {
     fn lost(&self, id: &str) -> ApiError {
         ApiError::internal(format!("resource `{id}` vanished during a write"))
     }
+}
+
+/// Whether `meta` was last modified after `time` (RFC 3339; a value that is not a time
+/// matches nothing).
+fn modified_after(meta: Option<&WireMeta>, time: &str) -> bool {
+    let Ok(after) = time.parse::<jiff::Timestamp>() else {
+        return false;
+    };
+    meta.and_then(|m| m.last_modified.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t > after)
 }
 
 fn page(keys: &[Key], start: usize, count: usize) -> (usize, Vec<Key>) {

@@ -49,6 +49,7 @@ async fn a_benchmark_sized_tenant_stays_fast() {
         let view = crate::emulator::view::View {
             base_url: "http://x/scim",
             projection: Default::default(),
+            listing: true,
         };
         let values: Vec<_> = keys
             .iter()
