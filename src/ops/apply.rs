@@ -149,7 +149,13 @@ async fn run(
                 limits: ws.limits(&settings.limits),
                 accept_listing_gap: settings.read.accept_listing_gap,
             };
-            let (plan, mut refreshed) = compute(ws, state, tenants, &plan_settings).await?;
+            let (plan, mut refreshed) = compute(ws, state.clone(), tenants, &plan_settings).await?;
+            super::plan::record_agreement(
+                &mut refreshed,
+                &ws.config,
+                &plan,
+                &plan_settings.targets,
+            );
             hooks.planned(&plan);
             // Keep what the refresh learned, even if nothing else happens, unless the plan is
             // refused: a tenant whose objects vanished must not forget them.

@@ -45,7 +45,7 @@ pub async fn plan(
 ) -> Result<Planned, Error> {
     let state = ws.store.load()?.state;
     let tenants = Tenants::connect(&ws.config, read).await?;
-    let result = compute(ws, &state, &tenants, settings).await;
+    let result = compute(ws, state, &tenants, settings).await;
     tenants.shutdown().await?;
     let (plan, _) = result?;
     let refused = guard(&plan, settings.limits).err();
@@ -63,25 +63,24 @@ pub async fn plan(
     })
 }
 
-/// Refresh (unless told not to) and plan. Returns the plan and the state with what the read
-/// learned folded in. The plan compares live with state as it was recorded, so that what
-/// changed outside zsc shows.
+/// Refresh (unless told not to) and plan. Takes the state as recorded and returns the plan
+/// and that state with what the read learned folded in (a caller that saves it records which
+/// objects agree with the plan first: [`record_agreement`]). The plan compares live with state
+/// as it was recorded, so that what changed outside zsc shows. State is taken by value: on a
+/// large tenant a copy costs more than the plan itself.
 pub async fn compute(
     ws: &Workspace,
-    state: &State,
+    mut state: State,
     tenants: &Tenants,
     settings: &PlanSettings,
 ) -> Result<(Plan, State), Error> {
     let config = &ws.config;
-    let mut moved = state.clone();
-    let mut notes = super::tenant_keys::follow_renames(&mut moved, config);
-    notes.extend(super::tenant_keys::orphans(&moved, config));
-    let state = &moved;
-    let mut refreshed = state.clone();
+    let mut notes = super::tenant_keys::follow_renames(&mut state, config);
+    notes.extend(super::tenant_keys::orphans(&state, config));
     let mut reads = if settings.refresh {
         super::targeted::read(
             config,
-            state,
+            &state,
             tenants,
             settings.refresh_mode,
             settings.accept_listing_gap,
@@ -93,50 +92,45 @@ pub async fn compute(
                 .tenants
                 .keys()
                 .map(|name| {
-                    let managed = state.tenants.get(name).cloned().unwrap_or_default();
-                    (name.clone(), live_from_state(&managed))
+                    let live = state.tenants.get(name).map(live_from_state);
+                    (name.clone(), live.unwrap_or_default())
                 })
                 .collect(),
             ..Default::default()
         }
     };
+    let recorded = &state;
     let meta = || PlanMeta {
-        lineage: state.lineage.clone(),
-        serial: state.serial,
+        lineage: recorded.lineage.clone(),
+        serial: recorded.serial,
         config_fingerprint: config.fingerprint(),
         refreshed: settings.refresh,
     };
     let build = |live: &HashMap<String, LiveTenant>| {
-        let mut plan = build(config, state, live, meta());
+        let mut plan = build(config, recorded, live, meta());
         plan.retain_targets(&settings.targets);
         plan
     };
     let mut plan = super::targeted::settle(
         config,
-        state,
+        recorded,
         tenants,
         &mut reads,
         settings.accept_listing_gap,
         build,
     )
     .await?;
-    if settings.refresh {
-        super::targeted::fold(&mut refreshed, config, &reads);
-    }
     super::targeted::describe(&mut plan, &reads, tenants);
-    if settings.targets.is_empty() {
-        super::targeted::stamp(
-            &mut refreshed,
-            config,
-            &super::targeted::undone(&plan, None),
-        );
+    // What the read learned (a plan from state alone learned nothing: state as it is).
+    if settings.refresh {
+        super::targeted::fold(&mut state, config, &reads);
     }
     plan.warnings.extend(notes);
     plan.warnings.extend(reads.notes);
     plan.warnings
         .extend(crate::plan::warnings(&plan, settings.limits));
     plan.limits = Some(settings.limits);
-    Ok((plan, refreshed))
+    Ok((plan, state))
 }
 
 /// Plan every configured tenant: desired against `live`, with state as it was recorded.
@@ -167,6 +161,20 @@ fn build(
         })
         .collect();
     Plan::build(meta, &inputs)
+}
+
+/// Record in `refreshed` which declared objects' records are what they declare (the plan has
+/// no change for them): the fingerprints a later targeted refresh trusts. Not after a
+/// `--target`ed plan, which leaves others' changes out.
+pub fn record_agreement(
+    refreshed: &mut State,
+    config: &crate::config::Config,
+    plan: &Plan,
+    targets: &[Address],
+) {
+    if targets.is_empty() {
+        super::targeted::stamp(refreshed, config, &super::targeted::undone(plan, None));
+    }
 }
 
 /// The guards `plan` trips under `limits`, as the error that refuses it.

@@ -30,7 +30,10 @@ pub async fn refresh(
     limits: &super::LimitFlags,
 ) -> Result<Refreshed, Error> {
     let _lock = ws.store.lock("refresh")?;
-    let state = ws.store.load()?.state;
+    let mut state = ws.store.load()?.state;
+    // Renamed tenants' records move first, so that what the move says is reported below.
+    let mut notes = super::tenant_keys::follow_renames(&mut state, &ws.config);
+    notes.extend(super::tenant_keys::orphans(&state, &ws.config));
     let tenants = Tenants::connect(&ws.config, settings).await?;
     let plan_settings = super::plan::PlanSettings {
         refresh: true,
@@ -39,9 +42,10 @@ pub async fn refresh(
         limits: ws.limits(limits),
         accept_listing_gap: settings.accept_listing_gap,
     };
-    let computed = super::plan::compute(ws, &state, &tenants, &plan_settings).await;
+    let computed = super::plan::compute(ws, state, &tenants, &plan_settings).await;
     tenants.shutdown().await?;
     let (plan, mut refreshed) = computed?;
+    super::plan::record_agreement(&mut refreshed, &ws.config, &plan, &[]);
     let forgets: Vec<_> = crate::plan::check_guards(&plan, plan_settings.limits)
         .into_iter()
         .filter(|v| {
@@ -62,9 +66,6 @@ pub async fn refresh(
             .map(|t| (t.name.clone(), t.live_users, t.live_groups))
             .collect(),
         warnings: {
-            let mut moved = state.clone();
-            let mut notes = super::tenant_keys::follow_renames(&mut moved, &ws.config);
-            notes.extend(super::tenant_keys::orphans(&moved, &ws.config));
             notes.extend(crate::plan::tenant_warnings(&plan));
             notes
         },
@@ -113,10 +114,10 @@ fn expected(config: &Config, state: &State, tenant: &str) -> Expected {
     expected
 }
 
-/// Replace each tenant's managed objects with what live holds now (by id).
-pub fn fold(state: &mut State, config: &Config, live: &HashMap<String, LiveTenant>) {
+/// Replace each tenant's managed objects with what `live` (by tenant name) holds now (by id).
+pub fn fold<'a>(state: &mut State, config: &Config, live: impl Fn(&str) -> Option<&'a LiveTenant>) {
     for name in config.tenants.keys() {
-        let Some(tenant_live) = live.get(name) else {
+        let Some(tenant_live) = live(name) else {
             continue;
         };
         let refreshed = state

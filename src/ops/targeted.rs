@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::model::LiveTenant;
 use crate::plan::targeted::{self, Found, TargetedRead, Want};
 use crate::plan::{Address, ObjectKind, Plan};
+use crate::render::thousands;
 use crate::scim::{Lookups, ScimClient, ScimError, Totals};
 use crate::state::{FullRefresh, State};
 
@@ -71,38 +72,32 @@ pub async fn read(
 ) -> Result<Reads, Error> {
     let mut reads = Reads::default();
     let mut full: Vec<String> = Vec::new();
-    let mut attempts = tokio::task::JoinSet::new();
-    for name in config.tenants.keys() {
+    let mut errors = Vec::new();
+    let empty_state = crate::state::TenantState::default();
+    let empty_desired = crate::model::DesiredTenant::default();
+    // One tenant after another: each attempt is a few requests, and borrowing state and the
+    // configuration (a million users) beats copying them into tasks.
+    for (name, tenant) in &config.tenants {
         if mode(config, name, flag) == RefreshMode::Full {
             full.push(name.clone());
             continue;
         }
-        let client = tenants.clients[name].clone();
-        let name = name.clone();
-        let managed = state.tenants.get(&name).cloned().unwrap_or_default();
-        let desired = config.desired.get(&name).cloned().unwrap_or_default();
-        let max_age = config.tenants[&name].read.max_refresh_age;
-        attempts.spawn(async move {
-            let outcome = attempt(&client, &name, &managed, &desired, max_age).await;
-            (name, outcome)
-        });
-    }
-    let mut errors = Vec::new();
-    while let Some(joined) = attempts.join_next().await {
-        let (name, outcome) =
-            joined.map_err(|e| Error::Internal(format!("a refresh worker failed: {e}")))?;
-        match outcome {
-            Ok(Attempt::Read(targeted, live)) => {
+        let managed = state.tenants.get(name).unwrap_or(&empty_state);
+        let desired = config.desired.get(name).unwrap_or(&empty_desired);
+        let client = &tenants.clients[name];
+        match attempt(client, name, managed, desired, tenant.read.max_refresh_age).await {
+            Ok(Attempt::Read(read)) => {
+                let (targeted, live) = *read;
                 reads.live.insert(name.clone(), live);
-                reads.targeted.insert(name, targeted);
+                reads.targeted.insert(name.clone(), targeted);
             }
             Ok(Attempt::Full(why)) => {
                 reads.notes.push(format!(
                     "`{name}`: read in full, not only what this plan can touch: {why}"
                 ));
-                full.push(name);
+                full.push(name.clone());
             }
-            Err(e) => errors.push((name, e)),
+            Err(e) => errors.push((name.clone(), e)),
         }
     }
     if !errors.is_empty() {
@@ -122,7 +117,8 @@ pub async fn read(
 }
 
 enum Attempt {
-    Read(Targeted, LiveTenant),
+    /// What was read, boxed: the alternative is one string.
+    Read(Box<(Targeted, LiveTenant)>),
     /// Read it in full instead, for this reason.
     Full(String),
 }
@@ -170,10 +166,10 @@ async fn attempt(
             return Ok(Attempt::Full(format!(
                 "the server counts {} {what}, {} than at its last full read ({}, {}): some were \
                  created or deleted outside zsc",
-                thousands(now),
+                thousands(now as usize),
                 if now > then { "more" } else { "fewer" },
                 last_full.at,
-                thousands(then)
+                thousands(then as usize)
             )));
         }
     }
@@ -189,8 +185,8 @@ async fn attempt(
         return Ok(Attempt::Full(format!(
             "reading the {} objects that changed one by one would take {} requests, more than \
              a full read ({full_cost})",
-            thousands(want_len(&want) as u64),
-            thousands(cost)
+            thousands(want_len(&want)),
+            thousands(cost as usize)
         )));
     }
     let mut found = Found::default();
@@ -206,7 +202,7 @@ async fn attempt(
          read {} objects",
         want_len(&want)
     );
-    Ok(Attempt::Read(
+    Ok(Attempt::Read(Box::new((
         Targeted {
             found,
             counted: Totals { users, groups },
@@ -214,7 +210,7 @@ async fn attempt(
             requests_before,
         },
         live,
-    ))
+    ))))
 }
 
 fn want_len(want: &Want) -> usize {
@@ -343,13 +339,12 @@ pub fn describe(plan: &mut Plan, reads: &Reads, tenants: &Tenants) {
 /// read and its counts), tenants read in part take what they read.
 pub fn fold(state: &mut State, config: &Config, reads: &Reads) {
     let now = crate::state::now();
-    let full: HashMap<String, LiveTenant> = reads
-        .live
-        .iter()
-        .filter(|(name, _)| reads.full.contains_key(*name))
-        .map(|(n, l)| (n.clone(), l.clone()))
-        .collect();
-    super::refresh::fold(state, config, &full);
+    super::refresh::fold(state, config, |name| {
+        reads
+            .live
+            .get(name)
+            .filter(|_| reads.full.contains_key(name))
+    });
     for (name, totals) in &reads.full {
         if let Some(t) = state.tenants.get_mut(name) {
             t.full_refresh = Some(FullRefresh {
@@ -525,16 +520,4 @@ fn age_of(at: &str) -> Option<std::time::Duration> {
 
 fn round_to_minutes(d: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs(d.as_secs() / 60 * 60)
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

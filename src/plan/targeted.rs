@@ -385,10 +385,10 @@ pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) 
     for change in changes {
         match change.object {
             ObjectKind::User => match (&change.action, &change.id) {
-                (Action::Create, _) => {
-                    if !found.user_names.contains(folded(&change.name).as_ref()) {
-                        want.user_name(&change.name);
-                    }
+                (Action::Create, _)
+                    if !found.user_names.contains(folded(&change.name).as_ref()) =>
+                {
+                    want.user_name(&change.name);
                 }
                 (_, Some(id)) if !found.read_user(id) => {
                     want.user_ids.insert(id.clone());
@@ -396,10 +396,10 @@ pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) 
                 _ => {}
             },
             ObjectKind::Group => match (&change.action, &change.id) {
-                (Action::Create, _) => {
-                    if !found.group_names.contains(folded(&change.name).as_ref()) {
-                        want.group_name(&change.name);
-                    }
+                (Action::Create, _)
+                    if !found.group_names.contains(folded(&change.name).as_ref()) =>
+                {
+                    want.group_name(&change.name);
                 }
                 (_, Some(id)) if !found.read_group(id) => {
                     want.group_ids.insert(id.clone());
