@@ -107,6 +107,8 @@ pub(super) struct Inner {
     pub(super) pacer: Pacer,
     pub(super) backoff: Backoff,
     pub(super) requests: AtomicU64,
+    /// Bytes of answer bodies received (for the benchmark's CPU per MB).
+    pub(super) bytes: AtomicU64,
     pub(super) progress: Option<(String, ProgressSink)>,
     /// Where a full read takes memberships from.
     pub(super) memberships: super::read::Memberships,
@@ -153,6 +155,7 @@ impl ScimClient {
                 pacer: Pacer::new(rate),
                 backoff: options.backoff,
                 requests: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
                 capabilities: tokio::sync::OnceCell::new(),
                 progress: options.progress,
                 memberships: options.memberships,
@@ -183,6 +186,11 @@ impl ScimClient {
     /// HTTP requests sent so far, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of answer bodies received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.inner.bytes.load(Ordering::Relaxed)
     }
 }
 

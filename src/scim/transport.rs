@@ -125,6 +125,9 @@ impl ScimClient {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = response.bytes().await.map_err(transport)?;
+        inner
+            .bytes
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if (200..300).contains(&status) {
             return Ok(Answer { status, body });
         }
