@@ -84,6 +84,7 @@ pub fn world(size: Size, changed: f64) -> World {
             active: true,
             protect: false,
             origin: Origin::default(),
+            until: None,
         });
         let live_user = LiveUser {
             id: id.clone(),
@@ -135,6 +136,7 @@ pub fn world(size: Size, changed: f64) -> World {
             members,
             protect: false,
             origin: Origin::default(),
+            ..DesiredGroup::default()
         });
     }
     World {

@@ -25,6 +25,7 @@
 //! - [`ops`] owns what each command does and fails with [`Error`]; [`cli`] parses flags, calls
 //!   it and prints: nothing outside `cli` decides what to print.
 
+pub mod access;
 pub mod apply;
 #[doc(hidden)]
 pub mod bench;

@@ -170,6 +170,43 @@ impl GuardArgs {
     }
 }
 
+/// Which access the plan grants: as of when, and whether it may take any away.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Plan as of this moment instead of now: an RFC 3339 time (`2027-04-01T09:00:00Z`) or a
+    /// date (its start, UTC). Access whose `until:` has passed by then is removed.
+    #[arg(long, value_name = "TIME", value_parser = parse_moment, help_heading = "Access")]
+    pub at: Option<jiff::Timestamp>,
+    /// Emergency additive mode: only creates, updates and additions; no disable, delete or
+    /// member removal. The plan says how many changes it left out.
+    #[arg(long, help_heading = "Access")]
+    pub skip_removals: bool,
+}
+
+impl AccessArgs {
+    pub fn settings(&self) -> crate::ops::AccessSettings {
+        crate::ops::AccessSettings {
+            at: self.at,
+            skip_removals: self.skip_removals,
+        }
+    }
+}
+
+/// `--at`: an RFC 3339 time, or a date meaning its first moment in UTC.
+fn parse_moment(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return jiff::tz::Offset::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| e.to_string());
+    }
+    text.parse::<jiff::Timestamp>().map_err(|_| {
+        format!(
+            "`{text}` is neither a date (`2027-04-01`) nor an RFC 3339 time \
+             (`2027-04-01T09:00:00Z`)"
+        )
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Save the plan to this file, for `zsc apply FILE`.
@@ -191,6 +228,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub guards: GuardArgs,
     #[command(flatten)]
+    pub access: AccessArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
 }
 
@@ -209,6 +248,8 @@ pub struct ApplyArgs {
     pub refresh: bool,
     #[command(flatten)]
     pub guards: GuardArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }

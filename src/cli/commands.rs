@@ -196,6 +196,7 @@ async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitSta
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
         limits: ws.limits(&args.guards.flags()),
         accept_listing_gap: args.read.accept_listing_gap,
+        access: args.access.settings(),
     };
     let reading = reader(out);
     let planned = ops::plan::plan(
@@ -250,6 +251,7 @@ async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, E
         refresh: args.refresh,
         limits: args.guards.flags(),
         read: args.read.settings(None),
+        access: args.access.settings(),
     };
     drop(state);
     let reading = reader(out);

@@ -142,7 +142,7 @@ impl<'o> Loader<'o> {
         if !self.sink.problems.is_empty() {
             return Err(self.into_error());
         }
-        let Some((tenants, defaults, desired)) = result else {
+        let Some((tenants, defaults, desired, notes)) = result else {
             // Validation produced nothing without saying why: a bug, but not a panic.
             self.sink.error(
                 0,
@@ -163,6 +163,7 @@ impl<'o> Loader<'o> {
             tenants,
             defaults,
             desired,
+            notes,
         })
     }
 

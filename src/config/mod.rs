@@ -58,6 +58,8 @@ pub struct Config {
     /// One entry per tenant (possibly empty), after `tenants:` scoping. Users and groups are
     /// sorted by [`crate::model::name_key`]; members are deduplicated, in declared order.
     pub desired: BTreeMap<String, DesiredTenant>,
+    /// What validation found allowed but probably a mistake (a rule that matches no one).
+    pub notes: Vec<dialect_checks::Warning>,
 }
 
 impl Config {
@@ -233,6 +235,8 @@ pub struct Defaults {
     pub max_destroy: usize,
     /// ... or more than this percentage of a tenant's managed objects.
     pub max_destroy_percent: f64,
+    /// Plans list the access that ends within this many days.
+    pub expiry_notice_days: u32,
 }
 
 impl Default for Defaults {
@@ -241,6 +245,7 @@ impl Default for Defaults {
             remove_user_action: RemoveUserAction::Disable,
             max_destroy: 20,
             max_destroy_percent: 25.0,
+            expiry_notice_days: 14,
         }
     }
 }

@@ -612,7 +612,12 @@ schema!(
 schema!(
     DefaultsSchema,
     "defaults",
-    ["remove_user_action", "max_destroy", "max_destroy_percent"]
+    [
+        "remove_user_action",
+        "max_destroy",
+        "max_destroy_percent",
+        "expiry_notice_days",
+    ]
 );
 schema!(
     UserSchema,
@@ -630,10 +635,20 @@ schema!(
         "tenants",
         "groups",
         "protect",
+        "until",
     ]
 );
 schema!(
     GroupSchema,
     "group",
-    ["name", "renamed_from", "members", "tenants", "protect"]
+    [
+        "name",
+        "renamed_from",
+        "members",
+        "tenants",
+        "protect",
+        "members_from",
+        "exclude",
+        "include_groups",
+    ]
 );

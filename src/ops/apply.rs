@@ -26,6 +26,8 @@ pub struct ApplySettings {
     pub refresh: bool,
     pub limits: LimitFlags,
     pub read: ReadSettings,
+    /// `--at` (planning only) and `--skip-removals` (a saved plan too).
+    pub access: super::AccessSettings,
 }
 
 /// What the command line gives an apply: how to show the plan, ask, report progress and
@@ -119,6 +121,12 @@ async fn run(
     let store = &ws.store;
     let (plan, from_file) = match &settings.plan_file {
         Some(path) => {
+            if settings.access.at.is_some() {
+                return Err(Error::Refusal(format!(
+                    "--at applies when planning; {} was planned already (as of its own time)",
+                    path.display()
+                )));
+            }
             let mut plan = super::plan::read(path)?;
             let current = Current {
                 lineage: &state.lineage,
@@ -134,6 +142,9 @@ async fn run(
                 state.lineage = plan.lineage.clone();
             }
             plan.retain_targets(&settings.targets);
+            if settings.access.skip_removals {
+                plan.skip_removals();
+            }
             // The plan was made with renamed tenants' records under their new keys.
             super::tenant_keys::follow_renames(state, &ws.config);
             (plan, true)
@@ -144,6 +155,7 @@ async fn run(
                 targets: settings.targets.clone(),
                 limits: ws.limits(&settings.limits),
                 accept_listing_gap: settings.read.accept_listing_gap,
+                access: settings.access,
             };
             let (plan, mut refreshed) = compute(ws, state, tenants, &plan_settings).await?;
             hooks.planned(&plan);

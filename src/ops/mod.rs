@@ -47,9 +47,16 @@ impl Workspace {
         let path = state
             .map(Path::to_owned)
             .unwrap_or_else(|| config.dir.join(".zsc").join("state.json"));
+        let mut warnings = config::dialect_checks::warnings(&config);
+        warnings.extend(config.notes.iter().cloned());
+        warnings.extend(
+            crate::access::past(&config.desired, jiff::Timestamp::now())
+                .into_iter()
+                .map(|(origin, message)| config::dialect_checks::Warning { origin, message }),
+        );
         Ok(Workspace {
             store: StateStore::new(path),
-            warnings: config::dialect_checks::warnings(&config),
+            warnings,
             config,
         })
     }
@@ -86,6 +93,15 @@ impl LimitFlags {
             allow_moved_tenant: self.allow_moved_tenant || base.allow_moved_tenant,
         }
     }
+}
+
+/// Which access a plan grants: as of when, and whether it may take any away.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessSettings {
+    /// Judge `until:` at this moment (`--at`); `None`: now.
+    pub at: Option<jiff::Timestamp>,
+    /// `--skip-removals`: only creates, updates and additions.
+    pub skip_removals: bool,
 }
 
 /// How to read tenants: `--parallelism` (requests in flight per tenant),

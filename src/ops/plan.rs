@@ -2,9 +2,11 @@
 //! each tenant against state as it was recorded, keep the chosen targets, add the warnings,
 //! check the guards; and saved plans, written and read back.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::access::{self, Expired};
 use crate::error::Error;
 use crate::fsx;
 use crate::model::{DesiredTenant, LiveTenant};
@@ -23,6 +25,7 @@ pub struct PlanSettings {
     pub targets: Vec<Address>,
     pub limits: Limits,
     pub accept_listing_gap: bool,
+    pub access: super::AccessSettings,
 }
 
 /// A plan, and whether it may be applied.
@@ -93,6 +96,21 @@ pub async fn compute(
     };
     let empty_state = TenantState::default();
     let empty_desired = DesiredTenant::default();
+    // Access as of the moment asked: what expired is no longer desired.
+    let now = settings.access.at.unwrap_or_else(jiff::Timestamp::now);
+    let notice =
+        jiff::SignedDuration::from_hours(24 * i64::from(config.defaults.expiry_notice_days));
+    let mut expiring = Vec::new();
+    let access: HashMap<&str, (Cow<'_, DesiredTenant>, Expired)> = config
+        .tenants
+        .keys()
+        .map(|name| {
+            let desired = config.desired.get(name).unwrap_or(&empty_desired);
+            let (desired, expired, soon) = access::as_of(name, desired, now, notice);
+            expiring.extend(soon);
+            (name.as_str(), (desired, expired))
+        })
+        .collect();
     let servers: HashMap<&str, String> = config
         .tenants
         .iter()
@@ -104,7 +122,7 @@ pub async fn compute(
         .map(|(name, tenant)| TenantInput {
             name,
             dialect: tenant.dialect,
-            desired: config.desired.get(name).unwrap_or(&empty_desired),
+            desired: &access[name.as_str()].0,
             managed: state.tenants.get(name).unwrap_or(&empty_state),
             live: &live[name],
             remove_user_action: config.defaults.remove_user_action,
@@ -121,7 +139,15 @@ pub async fn compute(
         &inputs,
     );
     drop(inputs);
+    for (name, (desired, expired)) in &access {
+        access::explain(&mut plan, name, desired, expired);
+    }
+    plan.expiring = expiring;
+    plan.as_of = settings.access.at.map(|at| at.to_string());
     plan.retain_targets(&settings.targets);
+    if settings.access.skip_removals {
+        plan.skip_removals();
+    }
     plan.warnings.extend(notes);
     plan.warnings
         .extend(crate::plan::warnings(&plan, settings.limits));

@@ -37,6 +37,7 @@ pub async fn refresh(
         targets: Vec::new(),
         limits: ws.limits(limits),
         accept_listing_gap: settings.accept_listing_gap,
+        access: super::AccessSettings::default(),
     };
     let computed = super::plan::compute(ws, &state, &tenants, &plan_settings).await;
     tenants.shutdown().await?;

@@ -23,6 +23,7 @@ fn user(name: &str) -> DesiredUser {
         active: true,
         protect: false,
         origin: Origin::default(),
+        until: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn group(name: &str, members: &[&str]) -> DesiredGroup {
         members: members.iter().map(|m| (*m).to_owned()).collect(),
         protect: false,
         origin: Origin::default(),
+        ..DesiredGroup::default()
     }
 }
 

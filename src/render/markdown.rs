@@ -204,8 +204,19 @@ fn body(plan: &Plan, context: &Context, budget: usize) -> String {
             "\nPlanned from the state file alone (`--refresh=false`): live drift is not shown.\n",
         );
     }
+    if let Some(at) = &plan.as_of {
+        let _ = writeln!(out, "\nPlanned as of {} (`--at`).", code(at));
+    }
     conflicts(&mut out, plan);
+    if plan.skipped_removals > 0 {
+        let _ = writeln!(
+            out,
+            "\n> [!IMPORTANT]\n> **{}**",
+            text::skipped_words(plan.skipped_removals)
+        );
+    }
     destroy_warning(&mut out, plan);
+    expiring(&mut out, plan);
     if !plan.is_empty() {
         out.push_str(
             "\nLegend: `+` create or add, `!` change in place, `-` disable, delete or remove.\n",
@@ -308,6 +319,32 @@ fn conflicts(out: &mut String, plan: &Plan) {
         let _ = writeln!(out, "> - {}: {}", code(&c.address), c.message);
     }
     more_items(out, plan.conflicts.len(), LISTED, "");
+}
+
+/// What ends within the notice period, soonest first.
+fn expiring(out: &mut String, plan: &Plan) {
+    if plan.expiring.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n**Expiring soon** ({}):\n",
+        plural(plan.expiring.len(), "grant", "grants")
+    );
+    for e in plan.expiring.iter().take(LISTED) {
+        let what = match &e.group {
+            Some(group) => format!("{} in {}", code(&e.user), code(group)),
+            None => format!("user {}", code(&e.user)),
+        };
+        let _ = writeln!(out, "- {}: {what} until {}", e.tenant, e.until);
+    }
+    if plan.expiring.len() > LISTED {
+        let _ = writeln!(
+            out,
+            "- … and {} more",
+            thousands(plan.expiring.len() - LISTED)
+        );
+    }
 }
 
 /// `> - … and 80 more`, when a list was cut at `shown`.

@@ -7,6 +7,7 @@
 //! file could not be parsed, reference checks are skipped: they would only report the
 //! declarations that file would have supplied.
 
+mod access;
 mod finish;
 mod records;
 mod tenants;
@@ -33,6 +34,7 @@ pub(crate) type Validated = (
     BTreeMap<String, TenantConfig>,
     Defaults,
     BTreeMap<String, DesiredTenant>,
+    Vec<super::dialect_checks::Warning>,
 );
 
 use crate::model::folded as key;
@@ -53,7 +55,8 @@ struct UserDecl {
     active: bool,
     protect: bool,
     tenants: Option<Vec<At<String>>>,
-    groups: Vec<At<String>>,
+    groups: Vec<access::Entry>,
+    until: Option<crate::model::Until>,
 }
 
 struct GroupDecl {
@@ -61,9 +64,12 @@ struct GroupDecl {
     name_at: Spot,
     name: String,
     renamed_from: Option<At<String>>,
-    members: Vec<At<String>>,
+    members: Vec<access::Entry>,
     tenants: Option<Vec<At<String>>>,
     protect: bool,
+    rules: Vec<crate::model::Rule>,
+    exclude: Vec<At<String>>,
+    include_groups: Vec<At<String>>,
 }
 
 pub(crate) struct Validator {
@@ -219,6 +225,11 @@ impl Validator {
         if let Some((_, node)) = r.take(2) {
             if let Some(n) = cx.number("max_destroy_percent", node, 0.0, false, 100.0) {
                 self.defaults.max_destroy_percent = n;
+            }
+        }
+        if let Some((_, node)) = r.take(3) {
+            if let Some(n) = cx.integer("expiry_notice_days", node, 0, 3650) {
+                self.defaults.expiry_notice_days = u32::try_from(n).unwrap_or(u32::MAX);
             }
         }
     }
