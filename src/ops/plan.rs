@@ -41,7 +41,7 @@ pub async fn plan(
     parallelism: Option<usize>,
     out: Option<&Path>,
 ) -> Result<Planned, Error> {
-    let state = ws.store.load()?.state;
+    let state = ws.store.load().await?.state;
     let tenants = Tenants::connect(&ws.config, parallelism).await?;
     let result = compute(ws, &state, &tenants, settings).await;
     tenants.shutdown().await?;

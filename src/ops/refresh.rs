@@ -20,20 +20,22 @@ pub struct Refreshed {
 
 /// `zsc refresh`: read every tenant and record what the managed objects hold now.
 pub async fn refresh(ws: &Workspace, settings: &ReadSettings) -> Result<Refreshed, Error> {
-    let _lock = ws.store.lock("refresh")?;
-    let mut state = ws.store.load()?.state;
-    let tenants = Tenants::connect(&ws.config, settings.parallelism).await?;
-    let live = read(&ws.config, &state, &tenants, settings.accept_listing_gap).await;
-    tenants.shutdown().await?;
-    let live = live?;
-    fold(&mut state, &ws.config, &live);
-    ws.store.commit(&mut state)?;
-    let mut counts: Vec<(String, usize, usize)> = live
-        .iter()
-        .map(|(name, t)| (name.clone(), t.users.len(), t.groups.len()))
-        .collect();
-    counts.sort();
-    Ok(Refreshed { tenants: counts })
+    ws.locked("refresh", async {
+        let mut state = ws.store.load().await?.state;
+        let tenants = Tenants::connect(&ws.config, settings.parallelism).await?;
+        let live = read(&ws.config, &state, &tenants, settings.accept_listing_gap).await;
+        tenants.shutdown().await?;
+        let live = live?;
+        fold(&mut state, &ws.config, &live);
+        ws.store.commit(&mut state).await?;
+        let mut counts: Vec<(String, usize, usize)> = live
+            .iter()
+            .map(|(name, t)| (name.clone(), t.users.len(), t.groups.len()))
+            .collect();
+        counts.sort();
+        Ok(Refreshed { tenants: counts })
+    })
+    .await
 }
 
 /// Read every configured tenant concurrently.

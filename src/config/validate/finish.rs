@@ -30,7 +30,7 @@ impl Validator {
                 cross.memberships(sink);
                 cross.dialect_limits(sink);
             }
-            if !sink.problems.is_empty() || self.broken {
+            if !sink.problems.is_empty() || self.broken || !self.backend_ok {
                 return None;
             }
             cross.desired()?
@@ -41,7 +41,7 @@ impl Validator {
             .flatten()
             .map(|t| (t.name.clone(), t))
             .collect();
-        Some((tenants, self.defaults, desired))
+        Some((tenants, self.defaults, desired, self.backend))
     }
 }
 
