@@ -1,0 +1,1 @@
+//! Crashes and concurrent applies with a remote backend.

@@ -1,0 +1,1 @@
+//! The S3 backend through the binary, against moto.
