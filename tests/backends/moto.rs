@@ -100,6 +100,7 @@ impl Moto {
 
     /// The bucket, as the test reads and writes it directly (as an operator would).
     pub fn store(&self) -> Arc<dyn ObjectStore> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
             .with_region(REGION)

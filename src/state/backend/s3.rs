@@ -131,13 +131,13 @@ impl S3Backend {
                 Ok(Some((bytes, version)))
             }
             Err(object_store::Error::NotFound { source, .. }) => {
-                if is_missing_bucket(&source.to_string()) {
+                if is_missing_bucket(&chain(source.as_ref())) {
                     return Err(self.missing_bucket());
                 }
                 // A missing object and a missing bucket can look alike: ask for the bucket.
                 match self.store.list_with_delimiter(Some(&self.state)).await {
                     Err(object_store::Error::NotFound { .. }) => Err(self.missing_bucket()),
-                    Err(e) if is_missing_bucket(&e.to_string()) => Err(self.missing_bucket()),
+                    Err(e) if is_missing_bucket(&chain(&e)) => Err(self.missing_bucket()),
                     _ => Ok(None),
                 }
             }
@@ -175,7 +175,7 @@ impl S3Backend {
             | Err(object_store::Error::AlreadyExists { .. }) => Err(PutError::Changed),
             // If-Match on an object deleted since: it changed too.
             Err(object_store::Error::NotFound { source, .. })
-                if !is_missing_bucket(&source.to_string()) =>
+                if !is_missing_bucket(&chain(source.as_ref())) =>
             {
                 Err(PutError::Changed)
             }
@@ -263,7 +263,7 @@ impl S3Backend {
     /// An `object_store` error in zsc's words: what kind of failure, and the S3 error code
     /// where the answer gave one. Never the request, its headers or a signature.
     fn error(&self, action: &'static str, e: &object_store::Error) -> BackendError {
-        let text = e.to_string();
+        let text = chain(e);
         let code = s3_code(&text);
         match e {
             object_store::Error::PermissionDenied { .. }
@@ -301,6 +301,21 @@ impl S3Backend {
             },
         }
     }
+}
+
+/// An error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn is_missing_bucket(text: &str) -> bool {
