@@ -380,3 +380,6 @@ pub(crate) fn to_bytes(state: &State) -> Vec<u8> {
     text.push(b'\n');
     text
 }
+
+#[cfg(test)]
+mod tests;
