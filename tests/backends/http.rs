@@ -55,6 +55,12 @@ fn gitlab_managed_state_lifecycle_through_the_binary() {
     assert_eq!(server.count("DELETE", "/lock"), 1);
     assert_no_local_state(&env);
     zsc(&env, &["plan"]).success().stdout_has("No changes.");
+    // Not even the most verbose log shows the job token.
+    let traced = env.zsc_with(env.dir.path(), &["-vv", "refresh"], |c| {
+        c.env(JOB_TOKEN_ENV, JOB_TOKEN).env("ZSC_LOG", "trace");
+    });
+    assert!(traced.stderr.len() > 1000, "trace logging was on");
+    assert_no_secret(&traced.success(), &[JOB_TOKEN]);
     zsc(&env, &["state", "list"])
         .success()
         .stdout_has("t.user[\"ann@example.com\"]");

@@ -56,6 +56,13 @@ fn s3_backend_lifecycle_through_the_binary() {
     zsc(&env, &moto, &["plan"])
         .success()
         .stdout_has("No changes.");
+    // Not even the most verbose log shows the secret key.
+    let traced = env.zsc_with(env.dir.path(), &["-vv", "plan"], |c| {
+        moto.aws_env(c);
+        c.env("ZSC_LOG", "trace");
+    });
+    assert!(traced.stderr.len() > 1000, "trace logging was on");
+    assert_no_secret(&traced.success(), &[&moto.secret_access_key]);
     let pulled = zsc(&env, &moto, &["state", "pull"]).success().stdout;
     assert_eq!(Some(pulled.into_bytes()), moto.get(key));
 

@@ -72,6 +72,10 @@ pub enum BackendError {
         holder: Option<Box<LockHolder>>,
     },
 
+    /// A request declined as asked, worded whole (a lock whose holder still runs).
+    #[error("{0}")]
+    Refused(String),
+
     /// The local state's files, or the local journal a remote backend keeps.
     #[error(transparent)]
     State(#[from] StateError),

@@ -281,25 +281,17 @@ fn unlock_local(
                 |h| h.to_string(),
             );
             if let Some(id) = id.filter(|id| holder.as_ref().map(|h| h.id.as_str()) != Some(*id)) {
-                return Err(BackendError::Failed {
-                    backend,
-                    action: "release the lock",
-                    detail: format!(
-                        "it is held by {who}, not by lock id {id}; nothing was released"
-                    ),
-                });
+                return Err(BackendError::Refused(format!(
+                    "the {backend} is locked by {who}, not by lock id {id}; nothing was released"
+                )));
             }
             if !force {
-                return Err(BackendError::Failed {
-                    backend,
-                    action: "release the lock",
-                    detail: format!(
-                        "it is locked by {who}, which still holds the lock; wait for it to \
-                         finish (or stop it). If it is gone for good (a host that died, a file \
-                         system that keeps the locks of dead processes), run `zsc state unlock \
-                         --force`"
-                    ),
-                });
+                return Err(BackendError::Refused(format!(
+                    "the state is locked by {who}, which still holds the lock; wait for it to \
+                     finish (or stop it). If it is gone for good (a host that died, a file \
+                     system that keeps the locks of dead processes), run `zsc state unlock \
+                     --force`"
+                )));
             }
             let info = store.force_unlock()?.or(holder.map(|h| *h));
             Ok(Unlocked::Forced(info.map(|h| h.to_string())))
