@@ -252,7 +252,7 @@ fn two_applies_from_two_copies_against_one_backend_never_interleave() {
         }
     };
     env.set_faults(Faults {
-        latency_ms: 40,
+        latency_ms: 60,
         ..Faults::default()
     });
 
@@ -275,7 +275,7 @@ fn two_applies_from_two_copies_against_one_backend_never_interleave() {
     env.assert_no_duplicates();
     assert_eq!(env.user_names().len(), 40);
 
-    write(60);
+    write(100);
     let first = env.spawn_with(
         &a,
         &["apply", "--auto-approve", "--parallelism", "2"],
@@ -296,7 +296,7 @@ fn two_applies_from_two_copies_against_one_backend_never_interleave() {
     env.assert_no_duplicates();
     assert_eq!(
         env.user_names(),
-        desired(60).into_iter().collect::<Vec<_>>()
+        desired(100).into_iter().collect::<Vec<_>>()
     );
     for dir in [&a, &b] {
         zsc_in(&env, &moto, dir, &["plan"])
@@ -304,5 +304,5 @@ fn two_applies_from_two_copies_against_one_backend_never_interleave() {
             .stdout_has("No changes.");
         assert!(!dir.join(".zsc/state.json").exists());
     }
-    assert_eq!(stored(&moto).0.len(), 60);
+    assert_eq!(stored(&moto).0.len(), 100);
 }
