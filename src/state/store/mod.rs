@@ -281,7 +281,15 @@ impl StateStore {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         match rules::next_serial(persisted.as_ref(), state) {
-            Some(serial) => state.serial = serial,
+            Some(serial) => {
+                state.serial = serial;
+                // The same rules every backend's writes obey (they hold here by construction:
+                // the lock keeps others out, and the serial was just computed).
+                rules::check(persisted.as_ref(), state).map_err(|rule| StateError::Rule {
+                    path: self.path.clone(),
+                    rule,
+                })?;
+            }
             None => {
                 if let Some(p) = &persisted {
                     state.serial = p.serial;
