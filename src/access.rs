@@ -286,6 +286,9 @@ fn gone_reasons(
     expired: &Expired,
 ) -> Vec<String> {
     let key = folded(member);
+    // A live name: it may hold anything.
+    let shown = crate::model::printable(member);
+    let member = shown.as_ref();
     if let Some(until) = expired.users.get(key.as_ref()) {
         return vec![format!(
             "`{member}` was declared until {until}, which has passed"

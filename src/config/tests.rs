@@ -11,6 +11,7 @@ use crate::model::RemoveUserAction;
 fn no_tokens() -> LoadOptions {
     LoadOptions {
         check_tokens: false,
+        ..LoadOptions::default()
     }
 }
 

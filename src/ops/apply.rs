@@ -1,6 +1,7 @@
 //! `zsc apply`: fold what an interrupted apply recorded, plan (or read a saved plan and check
 //! it is still fresh), guard, ask, execute through the clients while journaling every completed
-//! change, and commit the state.
+//! change (and, with a remote backend, pushing the state periodically: `push.rs`), and commit
+//! the state. All of it under the state lock.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +12,10 @@ use crate::apply::{self as executor, ApplyOptions, ApplyReport, Progress, Record
 use crate::error::Error;
 use crate::plan::file::{check_fresh, Current};
 use crate::plan::{Address, Plan};
-use crate::state::{Journal, StateOp};
+use crate::state::{Backend, Journal, StateOp};
 
 use super::plan::{compute, guard, plan_file_error, PlanSettings};
+use super::push::{push_interval, push_periodically, PushingRecorder};
 use super::tenants::Tenants;
 use super::{LimitFlags, ReadSettings, Workspace};
 
@@ -91,24 +93,26 @@ pub async fn apply(
     settings: &ApplySettings,
     hooks: &dyn ApplyHooks,
 ) -> Result<Applied, Error> {
-    let store = &ws.store;
-    let _lock = store.lock("apply")?;
-    let loaded = store.load()?;
-    let mut state = loaded.state;
-    if loaded.replayed > 0 || store.has_journal() {
-        // An earlier apply was cut off: fold what it recorded (or the empty journal it left)
-        // before doing anything.
-        store.commit(&mut state)?;
-        if loaded.replayed > 0 {
-            hooks.recovered(loaded.replayed);
+    ws.locked("apply", async {
+        let store = &ws.store;
+        let loaded = store.load().await?;
+        let mut state = loaded.state;
+        if loaded.replayed > 0 || store.has_journal() {
+            // An earlier apply was cut off: fold what it recorded (or the empty journal it
+            // left) before doing anything.
+            store.commit(&mut state).await?;
+            if loaded.replayed > 0 {
+                hooks.recovered(loaded.replayed);
+            }
         }
-    }
-    let tenants = Tenants::connect(&ws.config, &settings.read).await?;
-    let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
-    let shutdown = tenants.shutdown().await;
-    let applied = result?;
-    shutdown?;
-    Ok(applied)
+        let tenants = Tenants::connect(&ws.config, &settings.read).await?;
+        let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
+        let shutdown = tenants.shutdown().await;
+        let applied = result?;
+        shutdown?;
+        Ok(applied)
+    })
+    .await
 }
 
 async fn run(
@@ -163,7 +167,7 @@ async fn run(
             // refused: a tenant whose objects vanished must not forget them.
             guard(&plan, plan_settings.limits)?;
             super::tenant_keys::record_servers(&mut refreshed, &ws.config);
-            store.commit(&mut refreshed)?;
+            store.commit(&mut refreshed).await?;
             *state = refreshed;
             (plan, false)
         }
@@ -186,24 +190,56 @@ async fn run(
     }
 
     let journal = store.open_journal(state)?;
-    let mut recorder = JournalRecorder { journal };
-    let report = executor::apply(
-        &plan,
-        &tenants.clients,
-        state,
-        &mut recorder,
-        &ApplyOptions {
-            parallelism: tenants.step_limit(),
-            now: crate::state::now(),
-        },
-        hooks.progress(),
-        hooks.interrupt(),
-    )
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    super::tenant_keys::record_servers(state, &ws.config);
-    store.commit(state)?;
-    drop(recorder);
+    let options = ApplyOptions {
+        parallelism: tenants.step_limit(),
+        now: crate::state::now(),
+    };
+    let executed = match store {
+        Backend::Local(_) => {
+            let mut recorder = JournalRecorder { journal };
+            let report = executor::apply(
+                &plan,
+                &tenants.clients,
+                state,
+                &mut recorder,
+                &options,
+                hooks.progress(),
+                hooks.interrupt(),
+            )
+            .await;
+            super::tenant_keys::record_servers(state, &ws.config);
+            store.commit(state).await?;
+            report
+        }
+        Backend::Remote(remote) => {
+            let mut recorder = PushingRecorder::new(state, journal);
+            let shared = recorder.shared();
+            let (done, finished) = watch::channel(false);
+            let execute = async {
+                let report = executor::apply(
+                    &plan,
+                    &tenants.clients,
+                    state,
+                    &mut recorder,
+                    &options,
+                    hooks.progress(),
+                    hooks.interrupt(),
+                )
+                .await;
+                let _ = done.send(true);
+                report
+            };
+            let (report, _pushes) = tokio::join!(
+                execute,
+                push_periodically(remote, &shared, push_interval(), finished)
+            );
+            // The last push: everything, with the journal folded away.
+            super::tenant_keys::record_servers(state, &ws.config);
+            store.commit(state).await?;
+            report
+        }
+    };
+    let report = executed.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Applied {
         plan,
         report: Some(report),

@@ -44,7 +44,7 @@ pub async fn plan(
     read: &super::ReadSettings,
     out: Option<&Path>,
 ) -> Result<Planned, Error> {
-    let state = ws.store.load()?.state;
+    let state = ws.store.load().await?.state;
     let tenants = Tenants::connect(&ws.config, read).await?;
     let result = compute(ws, &state, &tenants, settings).await;
     tenants.shutdown().await?;

@@ -36,7 +36,7 @@ impl Validator {
                 cross.flatten(sink);
                 cross.dialect_limits(sink);
             }
-            if !sink.problems.is_empty() || self.broken {
+            if !sink.problems.is_empty() || self.broken || !self.backend_ok {
                 return None;
             }
             (cross.desired()?, std::mem::take(&mut cross.notes))
@@ -48,7 +48,7 @@ impl Validator {
             .map(|t| (t.name.clone(), t))
             .collect();
         let (desired, notes) = desired;
-        Some((tenants, self.defaults, desired, notes))
+        Some((tenants, self.defaults, desired, notes, self.backend))
     }
 }
 

@@ -8,7 +8,10 @@
 //! declarations that file would have supplied.
 
 mod access;
+mod backend;
 mod finish;
+
+pub(crate) use backend::from_overrides as backend_from_overrides;
 mod records;
 mod tenants;
 
@@ -23,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{DesiredTenant, Origin, RemoveUserAction, UserAttrs};
 
+use super::backend::{BackendConfig, BackendOverride};
 use super::check::{Ctx, Sink};
 use super::raw::{
     At, DefaultsSchema, GroupSchema, Node, Record, RecordList, Root, Spot, UserSchema,
@@ -35,6 +39,7 @@ pub(crate) type Validated = (
     Defaults,
     BTreeMap<String, DesiredTenant>,
     Vec<super::dialect_checks::Warning>,
+    BackendConfig,
 );
 
 use crate::model::folded as key;
@@ -87,11 +92,19 @@ pub(crate) struct Validator {
     groups: Vec<GroupDecl>,
     /// A file could not be parsed: skip reference checks.
     broken: bool,
+    /// `--backend-config` and `ZSC_BACKEND_<KEY>`, merged over `backend:`.
+    overrides: Vec<BackendOverride>,
+    backend: BackendConfig,
+    /// False when `backend:` had a problem (reported).
+    backend_ok: bool,
 }
 
 impl Validator {
-    pub fn new(base: &Path, check_tokens: bool) -> Self {
+    pub fn new(base: &Path, check_tokens: bool, overrides: &[BackendOverride]) -> Self {
         Validator {
+            overrides: overrides.to_vec(),
+            backend: BackendConfig::Local,
+            backend_ok: true,
             base: base.to_owned(),
             check_tokens,
             files: Vec::new(),
@@ -134,7 +147,9 @@ impl Validator {
             cx.unknown_key(
                 key,
                 "the configuration",
-                &["tenants", "defaults", "include", "users", "groups"],
+                &[
+                    "tenants", "defaults", "include", "users", "groups", "backend",
+                ],
             );
         }
         for key in &root.duplicates {
@@ -150,6 +165,7 @@ impl Validator {
         if let Some((_, defaults)) = root.defaults {
             self.defaults(&mut cx, defaults);
         }
+        self.backend(&mut cx, root.backend);
         let includes = root
             .include
             .map(|(_, node)| {
@@ -182,6 +198,7 @@ impl Validator {
             ("tenants", root.tenants.as_ref().map(|t| t.0)),
             ("defaults", root.defaults.as_ref().map(|t| t.0)),
             ("include", root.include.as_ref().map(|t| t.0)),
+            ("backend", root.backend.as_ref().map(|t| t.0)),
         ];
         for (name, at) in main_only {
             if let Some(at) = at {
