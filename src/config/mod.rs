@@ -25,6 +25,8 @@ mod validate;
 pub mod write;
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -58,7 +60,8 @@ pub struct Config {
     pub tenants: BTreeMap<String, TenantConfig>,
     pub defaults: Defaults,
     /// One entry per tenant (possibly empty), after `tenants:` scoping. Users and groups are
-    /// sorted by [`crate::model::name_key`]; members are deduplicated, in declared order.
+    /// sorted by [`crate::model::name_key`]; each group's members are deduplicated and
+    /// in that order too, however they were declared or matched.
     pub desired: BTreeMap<String, DesiredTenant>,
     /// What validation found allowed but probably a mistake (a rule that matches no one).
     pub notes: Vec<dialect_checks::Warning>,

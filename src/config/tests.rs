@@ -115,10 +115,10 @@ fn full_example_loads() {
         user_names(&config, "zpa-prod"),
         ["alice@example.com", "Bob@example.com"]
     );
-    // Memberships from both sides, deduplicated, in declared order (group's list first).
+    // Memberships from both sides, deduplicated, in name order (as users are).
     assert_eq!(
         members(&config, "zia-prod", "Accounting"),
-        ["jsmith@example.com", "alice@example.com"]
+        ["alice@example.com", "jsmith@example.com"]
     );
     // Bob is in Engineering on both tenants; jsmith is not in zpa-prod, so not a member there.
     assert_eq!(

@@ -421,6 +421,13 @@ impl<'v> Cross<'v> {
     fn desired(&self) -> Option<BTreeMap<String, DesiredTenant>> {
         let v = self.v;
         let mut desired = BTreeMap::new();
+        // Members in name order, whatever order they were declared or matched in.
+        let mut by_name = self.users.clone();
+        by_name.sort_by_cached_key(|&ui| crate::model::name_key(&v.users[ui].user_name));
+        let mut rank = vec![0u32; v.users.len()];
+        for (r, &ui) in by_name.iter().enumerate() {
+            rank[ui] = r as u32;
+        }
         for (ti, t) in v.tenants.iter().enumerate() {
             let t = t.as_ref()?;
             let mut tenant = DesiredTenant::default();
@@ -437,7 +444,7 @@ impl<'v> Cross<'v> {
                 });
             }
             for &gi in self.groups.iter().filter(|&&gi| self.group_scopes[gi][ti]) {
-                tenant.groups.push(self.desired_group(gi, ti));
+                tenant.groups.push(self.desired_group(gi, ti, &rank));
             }
             tenant
                 .users
@@ -460,7 +467,7 @@ impl Cross<'_> {
     }
 
     /// Group `gi` as tenant `ti` has it.
-    fn desired_group(&self, gi: usize, ti: usize) -> DesiredGroup {
+    fn desired_group(&self, gi: usize, ti: usize, rank: &[u32]) -> DesiredGroup {
         let v = self.v;
         let g = &v.groups[gi];
         let mut group = DesiredGroup {
@@ -475,7 +482,12 @@ impl Cross<'_> {
             ..DesiredGroup::default()
         };
         let plain = self.members[gi].iter().all(|m| m.why == Why::listed());
-        for m in self.members[gi].iter().filter(|m| self.holds(m, gi, ti)) {
+        let mut members: Vec<&Member> = self.members[gi]
+            .iter()
+            .filter(|m| self.holds(m, gi, ti))
+            .collect();
+        members.sort_unstable_by_key(|m| rank[m.ui as usize]);
+        for m in members {
             if m.until != NONE {
                 let at = group.members.len() as u32;
                 group.until.push((at, self.ends[m.until as usize]));
