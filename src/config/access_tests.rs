@@ -207,9 +207,12 @@ groups:
 /// an end), rules, exclusions and includes of earlier groups (so never a cycle).
 #[derive(Clone, Debug)]
 struct World {
-    users: Vec<(usize, usize, bool, Vec<(usize, Option<u8>)>)>,
+    users: Vec<UserModel>,
     groups: Vec<GroupModel>,
 }
+
+/// Department, domain, active, and the groups the user lists (with an end day or not).
+type UserModel = (usize, usize, bool, Vec<(usize, Option<u8>)>);
 
 #[derive(Clone, Debug)]
 struct GroupModel {

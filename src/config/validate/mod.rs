@@ -222,7 +222,7 @@ impl Validator {
         if !cx.record_shape(record.at, &r) {
             return;
         }
-        if let Some((_, node)) = r.take(0) {
+        if let Some((_, node)) = r.field("remove_user_action") {
             if let Some(text) = cx.string("remove_user_action", node) {
                 match text.value.as_str() {
                     "disable" => self.defaults.remove_user_action = RemoveUserAction::Disable,
@@ -234,17 +234,17 @@ impl Validator {
                 }
             }
         }
-        if let Some((_, node)) = r.take(1) {
+        if let Some((_, node)) = r.field("max_destroy") {
             if let Some(n) = cx.integer("max_destroy", node, 0, u64::from(u32::MAX)) {
                 self.defaults.max_destroy = usize::try_from(n).unwrap_or(usize::MAX);
             }
         }
-        if let Some((_, node)) = r.take(2) {
+        if let Some((_, node)) = r.field("max_destroy_percent") {
             if let Some(n) = cx.number("max_destroy_percent", node, 0.0, false, 100.0) {
                 self.defaults.max_destroy_percent = n;
             }
         }
-        if let Some((_, node)) = r.take(3) {
+        if let Some((_, node)) = r.field("expiry_notice_days") {
             if let Some(n) = cx.integer("expiry_notice_days", node, 0, 3650) {
                 self.defaults.expiry_notice_days = u32::try_from(n).unwrap_or(u32::MAX);
             }
