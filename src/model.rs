@@ -260,6 +260,21 @@ pub struct DesiredUser {
     pub until: Option<Until>,
 }
 
+impl DesiredUser {
+    /// A user declared with its name alone: active, no attributes, no end.
+    pub fn new(user_name: &str) -> DesiredUser {
+        DesiredUser {
+            user_name: user_name.to_owned(),
+            renamed_from: None,
+            attrs: UserAttrs::default(),
+            active: true,
+            protect: false,
+            origin: Origin::default(),
+            until: None,
+        }
+    }
+}
+
 /// A group as the configuration declares it for one tenant. `members` are userNames; every one
 /// names a user declared for the same tenant (validation guarantees it). Rules and nested
 /// groups are already expanded into `members`; what remains of them is for explaining why.

@@ -1,15 +1,10 @@
 use super::*;
-use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Origin, UserAttrs, Why};
+use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Why};
 
 fn user(name: &str, until: Option<&str>) -> DesiredUser {
     DesiredUser {
-        user_name: name.to_owned(),
-        renamed_from: None,
-        attrs: UserAttrs::default(),
-        active: true,
-        protect: false,
-        origin: Origin::default(),
         until: until.map(|u| Until::parse(u).unwrap()),
+        ..DesiredUser::new(name)
     }
 }
 

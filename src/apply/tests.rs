@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::*;
 use crate::dialect::Dialect;
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
-use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Origin, RemoveUserAction, UserAttrs};
+use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Origin, RemoveUserAction};
 use crate::plan::{Action, PlanMeta, TenantInput};
 use crate::scim::{ClientOptions, Expected};
 use crate::secret::Secret;
@@ -37,15 +37,7 @@ async fn tenant(options: EmulatorOptions) -> Tenant {
 }
 
 fn user(name: &str) -> DesiredUser {
-    DesiredUser {
-        user_name: name.to_owned(),
-        renamed_from: None,
-        attrs: UserAttrs::default(),
-        active: true,
-        protect: false,
-        origin: Origin::default(),
-        until: None,
-    }
+    DesiredUser::new(name)
 }
 
 fn group(name: &str, members: &[&str]) -> DesiredGroup {

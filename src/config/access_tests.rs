@@ -4,22 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
 
 use proptest::prelude::*;
 
+use super::tests::scratch;
 use super::*;
 use crate::model::{Until, Why};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("config-tests")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 fn load_files(name: &str, files: &[(&str, String)]) -> Result<Config, ConfigError> {
     let dir = scratch(name);

@@ -16,7 +16,7 @@ fn no_tokens() -> LoadOptions {
 }
 
 /// A scratch directory under the target dir, emptied first.
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("config-tests")

@@ -194,51 +194,45 @@ async fn run(
         parallelism: tenants.step_limit(),
         now: crate::state::now(),
     };
-    let executed = match store {
-        Backend::Local(_) => {
-            let mut recorder = JournalRecorder { journal };
-            let report = executor::apply(
-                &plan,
-                &tenants.clients,
-                state,
-                &mut recorder,
-                &options,
-                hooks.progress(),
-                hooks.interrupt(),
-            )
-            .await;
-            super::tenant_keys::record_servers(state, &ws.config);
-            store.commit(state).await?;
-            report
-        }
+    // Every completed change is journaled; with a remote backend the state is also pushed
+    // every few seconds while the apply runs.
+    let (mut recorder, pushing): (Box<dyn Recorder + Send>, _) = match store {
+        Backend::Local(_) => (Box::new(JournalRecorder { journal }), None),
         Backend::Remote(remote) => {
-            let mut recorder = PushingRecorder::new(state, journal);
+            let recorder = PushingRecorder::new(state, journal);
             let shared = recorder.shared();
-            let (done, finished) = watch::channel(false);
-            let execute = async {
-                let report = executor::apply(
-                    &plan,
-                    &tenants.clients,
-                    state,
-                    &mut recorder,
-                    &options,
-                    hooks.progress(),
-                    hooks.interrupt(),
-                )
-                .await;
-                let _ = done.send(true);
-                report
-            };
-            let (report, _pushes) = tokio::join!(
-                execute,
-                push_periodically(remote, &shared, push_interval(), finished)
-            );
-            // The last push: everything, with the journal folded away.
-            super::tenant_keys::record_servers(state, &ws.config);
-            store.commit(state).await?;
-            report
+            (Box::new(recorder), Some((remote, shared)))
         }
     };
+    let (done, finished) = watch::channel(false);
+    let execute = async {
+        let report = executor::apply(
+            &plan,
+            &tenants.clients,
+            state,
+            &mut *recorder,
+            &options,
+            hooks.progress(),
+            hooks.interrupt(),
+        )
+        .await;
+        let _ = done.send(true);
+        report
+    };
+    let executed = match &pushing {
+        None => execute.await,
+        Some((remote, shared)) => {
+            tokio::join!(
+                execute,
+                push_periodically(remote, shared, push_interval(), finished)
+            )
+            .0
+        }
+    };
+    drop(recorder);
+    // The last write: everything, with the journal folded away.
+    super::tenant_keys::record_servers(state, &ws.config);
+    store.commit(state).await?;
     let report = executed.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Applied {
         plan,

@@ -14,16 +14,11 @@ use crate::state::{ManagedGroup, ManagedUser, State, TenantState};
 
 fn user(name: &str) -> DesiredUser {
     DesiredUser {
-        user_name: name.to_owned(),
-        renamed_from: None,
         attrs: UserAttrs {
             display_name: Some(format!("User {name}")),
             ..UserAttrs::default()
         },
-        active: true,
-        protect: false,
-        origin: Origin::default(),
-        until: None,
+        ..DesiredUser::new(name)
     }
 }
 

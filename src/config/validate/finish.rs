@@ -353,12 +353,7 @@ impl<'v> Cross<'v> {
                         ),
                     ),
                     None => {
-                        let hint = match self.renames.get(&key(&entry.value)) {
-                            Some(&gi) => format!("; it is renamed to `{}`", v.groups[gi].name),
-                            None => {
-                                self.suggest(&entry.value, v.groups.iter().map(|g| g.name.as_str()))
-                            }
-                        };
+                        let hint = self.group_hint(&entry.value);
                         sink.error(
                             u.pos.file,
                             entry.at,
@@ -370,6 +365,15 @@ impl<'v> Cross<'v> {
                     }
                 }
             }
+        }
+    }
+
+    /// What to say after "group `x` is not declared": that it was renamed, or what was meant.
+    fn group_hint(&mut self, name: &str) -> String {
+        let v = self.v;
+        match self.renames.get(&key(name)) {
+            Some(&gi) => format!("; it is renamed to `{}`", v.groups[gi].name),
+            None => self.suggest(name, v.groups.iter().map(|g| g.name.as_str())),
         }
     }
 

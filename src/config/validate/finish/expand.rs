@@ -169,12 +169,7 @@ impl<'v> Cross<'v> {
                     ),
                     Some(x) => edges[gi].push((x, k as u16)),
                     None => {
-                        let hint = match self.renames.get(&key(&name.value)) {
-                            Some(&r) => format!("; it is renamed to `{}`", v.groups[r].name),
-                            None => {
-                                self.suggest(&name.value, v.groups.iter().map(|g| g.name.as_str()))
-                            }
-                        };
+                        let hint = self.group_hint(&name.value);
                         sink.error(
                             g.pos.file,
                             name.at,
