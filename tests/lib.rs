@@ -15,5 +15,6 @@ mod guardrails;
 mod identity;
 mod import;
 mod interop;
+mod model;
 mod reliability;
 mod servers;
