@@ -197,6 +197,30 @@ fn sets_inactive(request: &LoggedRequest) -> bool {
     }
 }
 
+/// The name a PUT or PATCH gives an object, if it sets one.
+fn written_name(request: &LoggedRequest, kind: &str) -> Option<String> {
+    let key = if kind == "Users" {
+        "userName"
+    } else {
+        "displayName"
+    };
+    let body = request.body.as_ref()?;
+    match request.method.as_str() {
+        "PUT" => body[key].as_str().map(str::to_owned),
+        "PATCH" => body["Operations"].as_array()?.iter().find_map(|op| {
+            let path = op["path"].as_str().unwrap_or("");
+            if path.eq_ignore_ascii_case(key) {
+                op["value"].as_str().map(str::to_owned)
+            } else if path.is_empty() {
+                op["value"][key].as_str().map(str::to_owned)
+            } else {
+                None
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// The name a POST creates.
 fn posted_name(request: &LoggedRequest, kind: &str) -> String {
     let body = request.body.clone().unwrap_or(Value::Null);
@@ -559,11 +583,16 @@ fn no_duplicates(apply: &ApplyRun, t: usize) -> Result<(), String> {
             &pre.groups
         };
         let mut created: BTreeSet<String> = BTreeSet::new();
+        // Objects that gave up their name earlier in the same apply: deleted, or renamed.
         let mut deleted: BTreeSet<&str> = BTreeSet::new();
         for request in apply.writes(t) {
-            if request.method == "DELETE" && is_ok(request.status) {
+            if is_ok(request.status) {
                 if let Some((k, id)) = path_id(&request.path) {
-                    if k == kind {
+                    let renamed_away = live.get(id).is_some_and(|raw| {
+                        written_name(request, kind)
+                            .is_some_and(|n| folded(&n) != folded(&object_name(raw, kind)))
+                    });
+                    if k == kind && (request.method == "DELETE" || renamed_away) {
                         deleted.insert(id);
                     }
                 }

@@ -2,7 +2,7 @@
 //! changes made on the servers outside zsc, and zsc commands (plan, apply, saved plans,
 //! targets, a lost state file, an apply killed half-way), replayed through the real binary
 //! against one or two emulators, with the invariants of [`invariants`] checked after every
-//! apply. A failing history shrinks to a minimal one, printed as a transcript and as a
+//! apply and at the end of every history. A failing history shrinks to a minimal one, printed as a transcript and as a
 //! regression test. How to run and read it: `docs/model-testing.md`.
 //!
 //! Two profiles: `fast` runs in every `cargo test` (a few dozen short histories from a fixed
@@ -43,6 +43,13 @@ pub fn replay(history: &History) -> Replay {
         if let Err(e) = world.step(step) {
             result = Err(format!("step {steps} ({step:?}): {e}"));
             break;
+        }
+    }
+    // Every history ends with an apply, so that what its last steps did is checked too.
+    if result.is_ok() {
+        world.note("# the final apply every history ends with".into());
+        if let Err(e) = world.step(&Step::Apply) {
+            result = Err(format!("the final apply: {e}"));
         }
     }
     Replay {
