@@ -2,3 +2,30 @@
 
 #[allow(unused_imports)]
 use super::{replay_ok, History, Obj, Step, Switch};
+
+/// A managed user renamed outside zsc to a name the YAML then declares too: zsc renames it back
+/// and creates the new user, and the create ran concurrently with the rename, meeting the
+/// renamed user (409) and failing, or adopting it a second time. Fixed in the planner: the
+/// create waits for the rename (`plan::diff`, `link_creates_after_released_user_names`).
+/// Timing-dependent before the fix, so replayed a few times.
+#[test]
+fn a_create_waits_for_the_rename_back_that_frees_its_name() {
+    for _ in 0..5 {
+        replay_ok(History {
+            switch: Switch::None,
+            two_tenants: false,
+            memberships_on_users: false,
+            steps: vec![
+                Step::AddUser { user: 0 },
+                Step::Apply,
+                Step::ServerRenameUser {
+                    tenant: 0,
+                    victim: 0,
+                    to: 1,
+                },
+                Step::AddUser { user: 1 },
+                Step::Apply,
+            ],
+        });
+    }
+}
