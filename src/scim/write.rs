@@ -124,6 +124,9 @@ impl ScimClient {
         active: bool,
         attrs: &UserAttrs,
     ) -> Result<Created<LiveUser>, ScimError> {
+        // What the server supports decides how a 409 is looked up (a saved plan's apply has
+        // read nothing before it writes).
+        self.discover().await;
         let body = self.user_body(user_name, active, attrs);
         let max = self.inner.backoff.max_attempts;
         let mut attempt = 0;
@@ -217,7 +220,7 @@ impl ScimClient {
             return Ok(());
         }
         let path = format!("/Users/{}", path_segment(id));
-        if !self.can_patch() {
+        if !self.can_patch().await {
             return self.replace_user(&path, update).await;
         }
         // `emails` is multi-valued: it is sent whole, so the server's other emails are read
@@ -272,6 +275,7 @@ impl ScimClient {
         name: &str,
         members: &[MemberRef],
     ) -> Result<Created<LiveGroup>, ScimError> {
+        self.discover().await; // see create_user
         let inline = self.spec().create_group_with_members;
         let body = json!({
             "schemas": [GROUP_SCHEMA],
@@ -385,7 +389,7 @@ impl ScimClient {
     }
 
     pub async fn rename_group(&self, id: &str, name: &str) -> Result<(), ScimError> {
-        if !self.can_patch() {
+        if !self.can_patch().await {
             return self.replace_group(id, Some(name), &[], &[]).await;
         }
         let path = format!("/Groups/{}", path_segment(id));
@@ -409,7 +413,7 @@ impl ScimClient {
         remove: &[String],
     ) -> MembersPatched {
         let mut done = MembersPatched::default();
-        if !self.can_patch() {
+        if !self.can_patch().await {
             let outcome = self
                 .replace_group(group_id, None, add, remove)
                 .await

@@ -29,3 +29,27 @@ fn a_create_waits_for_the_rename_back_that_frees_its_name() {
         });
     }
 }
+
+/// A saved plan applied to a server without PATCH: the apply read nothing first, so it never
+/// learnt that the server has no PATCH and sent one (501). Fixed in `scim::discovery`
+/// (`can_patch` asks the server first); also `servers.rs`,
+/// `a_saved_plan_applied_to_a_server_without_patch_writes_with_put`.
+#[test]
+fn a_saved_plan_on_a_server_without_patch_updates_with_put() {
+    replay_ok(History {
+        switch: Switch::NoPatch,
+        two_tenants: false,
+        memberships_on_users: false,
+        steps: vec![
+            Step::AddGroup { group: 0 },
+            Step::AddUser { user: 0 },
+            Step::Apply,
+            Step::ServerDeactivate {
+                tenant: 0,
+                victim: 0,
+            },
+            Step::PlanSaved,
+            Step::ApplySaved,
+        ],
+    });
+}
