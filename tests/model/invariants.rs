@@ -643,7 +643,7 @@ fn guards_held(world: &World, apply: &ApplyRun) -> Result<(), String> {
     let max_destroy = limits["max_destroy"].as_u64().unwrap_or(20);
     let percent = limits["max_destroy_percent"].as_f64().unwrap_or(25.0);
     let mut total = 0u64;
-    for t in 0..world.tenant_count() {
+    for (t, tenant) in TENANTS.iter().enumerate().take(world.tenant_count()) {
         let pre = &apply.pre.tenants[t];
         let declared_inactive: BTreeSet<String> = world
             .desired
@@ -680,7 +680,7 @@ fn guards_held(world: &World, apply: &ApplyRun) -> Result<(), String> {
         total += count;
         let summary = plan["tenants"]
             .as_array()
-            .and_then(|ts| ts.iter().find(|x| x["name"] == TENANTS[t]));
+            .and_then(|ts| ts.iter().find(|x| x["name"] == *tenant));
         let managed = summary
             .map(|s| {
                 s["managed_users"].as_u64().unwrap_or(0) + s["managed_groups"].as_u64().unwrap_or(0)
@@ -689,7 +689,7 @@ fn guards_held(world: &World, apply: &ApplyRun) -> Result<(), String> {
         if count > 0 && (managed == 0 || count as f64 * 100.0 / managed as f64 > percent) {
             return Err(format!(
                 "tenant {}: the apply destroyed {count} of {managed} managed objects, more than max_destroy_percent {percent}: {destroyed:?}",
-                TENANTS[t]
+                tenant
             ));
         }
     }

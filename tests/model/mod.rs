@@ -150,7 +150,7 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// The profile every `cargo test` runs.
 #[test]
 fn fast() {
-    run_profile("fast", 24, 12, 0x5eed_2200);
+    run_profile("fast", 40, 20, 0x5eed_2200);
 }
 
 /// `ZSC_MODEL_HISTORIES=5000 cargo test --release --test integration model::long -- --ignored

@@ -45,8 +45,6 @@ pub struct TenantCapture {
 pub struct Capture {
     pub tenants: Vec<TenantCapture>,
     pub state: State,
-    /// Whether `.zsc/state.json` existed.
-    pub state_existed: bool,
 }
 
 pub struct World {
@@ -140,11 +138,8 @@ impl World {
     /// same on every run.
     fn anonymise(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for t in 0..self.tenant_count() {
-            text = text.replace(
-                &self.emulator(t).base_url(),
-                &format!("${{{}}}", TENANTS[t]),
-            );
+        for (t, name) in TENANTS.iter().enumerate().take(self.tenant_count()) {
+            text = text.replace(&self.emulator(t).base_url(), &format!("${{{name}}}"));
         }
         text
     }
@@ -264,17 +259,13 @@ impl World {
                 capture
             })
             .collect();
-        let (state, state_existed) = self.effective_state();
-        Capture {
-            tenants,
-            state,
-            state_existed,
-        }
+        let state = self.effective_state();
+        Capture { tenants, state }
     }
 
     /// The state as zsc's next command loads it (the journal of a killed apply replayed), read
     /// from a copy so that nothing zsc would see is touched.
-    fn effective_state(&self) -> (State, bool) {
+    fn effective_state(&self) -> State {
         let dir = self.env.path(".zsc");
         let copy = tempfile::tempdir().expect("temp dir");
         for name in ["state.json", "state.json.journal"] {
@@ -286,7 +277,7 @@ impl World {
         let loaded = StateStore::new(copy.path().join("state.json"))
             .load()
             .expect("the state loads");
-        (loaded.state, loaded.existed)
+        loaded.state
     }
 
     /// The state file's bytes (`None`: no file), and whether a journal waits to be replayed.
