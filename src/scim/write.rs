@@ -124,9 +124,6 @@ impl ScimClient {
         active: bool,
         attrs: &UserAttrs,
     ) -> Result<Created<LiveUser>, ScimError> {
-        // What the server supports decides how a 409 is looked up (a saved plan's apply has
-        // read nothing before it writes).
-        self.discover().await;
         let body = self.user_body(user_name, active, attrs);
         let max = self.inner.backoff.max_attempts;
         let mut attempt = 0;
@@ -275,7 +272,6 @@ impl ScimClient {
         name: &str,
         members: &[MemberRef],
     ) -> Result<Created<LiveGroup>, ScimError> {
-        self.discover().await; // see create_user
         let inline = self.spec().create_group_with_members;
         let body = json!({
             "schemas": [GROUP_SCHEMA],
