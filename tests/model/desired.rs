@@ -214,6 +214,19 @@ impl Desired {
         }
     }
 
+    /// This configuration with what it says in more than one way said one way (`active: true`
+    /// is the default): two configurations mean the same, and have the same fingerprint, when
+    /// these are equal.
+    pub fn canonical(&self) -> Desired {
+        let mut canonical = self.clone();
+        for user in canonical.users.values_mut() {
+            if user.active == Some(true) {
+                user.active = None;
+            }
+        }
+        canonical
+    }
+
     /// Whether an object of this scope is declared in tenant `t` (0 or 1).
     pub fn in_tenant(scope: u8, t: usize) -> bool {
         scope == 0 || usize::from(scope) == t + 1

@@ -53,3 +53,24 @@ fn a_saved_plan_on_a_server_without_patch_updates_with_put() {
         ],
     });
 }
+
+/// Not a bug in zsc: the model took any edit of the YAML's text for a change of configuration,
+/// but `active: true` is the default, and a saved plan stays valid (its fingerprint is of what
+/// the configuration means). Kept as a check that such a plan is applied, not refused.
+#[test]
+fn a_saved_plan_survives_an_edit_that_changes_nothing() {
+    replay_ok(History {
+        switch: Switch::None,
+        two_tenants: false,
+        memberships_on_users: false,
+        steps: vec![
+            Step::AddUser { user: 0 },
+            Step::PlanSaved,
+            Step::SetActive {
+                user: 0,
+                active: Some(true),
+            },
+            Step::ApplySaved,
+        ],
+    });
+}

@@ -26,7 +26,8 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 
 /// The saved plan file, and what the world was when it was saved.
 pub struct Saved {
-    pub yaml: String,
+    /// The configuration it was made from ([`Desired::canonical`]).
+    pub desired: Desired,
     pub plan: Value,
     /// Whether a server changed outside zsc since.
     pub server_changed: bool,
@@ -394,7 +395,7 @@ impl World {
             let plan: Value = serde_json::from_str(&text)
                 .map_err(|e| format!("the saved plan is not JSON: {e}"))?;
             self.saved = Some(Saved {
-                yaml: self.written_yaml.clone().unwrap_or_default(),
+                desired: self.desired.canonical(),
                 plan,
                 server_changed: false,
             });
@@ -444,7 +445,7 @@ impl World {
             return Ok(());
         };
         let plan = saved.plan.clone();
-        let yaml_changed = saved.yaml != self.yaml();
+        let yaml_changed = saved.desired != self.desired.canonical();
         let server_changed = saved.server_changed;
         let state_moved = match self.state_bytes() {
             // A journal to replay: the serial is not the file's; no prediction.
