@@ -19,6 +19,7 @@ mod guardrails;
 mod identity;
 mod import;
 mod interop;
+mod model;
 mod reliability;
 mod servers;
 mod tenant_identity;

@@ -539,6 +539,7 @@ impl TenantDiff<'_> {
             address: user_address,
         };
         let deactivate_deletes = input.dialect.spec().deactivate_deletes;
+        let first_change = self.changes.len();
         let mut resolved = HashMap::with_capacity(input.desired.users.len());
         let mut taken: HashSet<&str> = HashSet::new();
         let declared: HashSet<Cow<'_, str>> = input
@@ -599,7 +600,36 @@ impl TenantDiff<'_> {
             }
             self.remove_user(input, record, ix.user(at));
         }
+        self.link_creates_after_released_user_names(first_change);
         resolved
+    }
+
+    /// A create that takes a userName another user gives up (renamed back after a rename
+    /// outside zsc, or deleted) waits for it: sent first, it would meet that user (409) and
+    /// adopt it a second time, or fail.
+    fn link_creates_after_released_user_names(&mut self, first_change: usize) {
+        let mut released: HashMap<String, String> = HashMap::new();
+        for change in &self.changes[first_change..] {
+            let Some(before) = change.before.as_ref().and_then(|b| b.user_name.as_deref()) else {
+                continue;
+            };
+            let after = change.after.as_ref().and_then(|a| a.user_name.as_deref());
+            let gives_up = match change.action {
+                Action::Delete => true,
+                Action::Rename => after.is_some_and(|a| folded(a) != folded(before)),
+                _ => false,
+            };
+            if gives_up {
+                released.insert(folded(before).into_owned(), change.address.clone());
+            }
+        }
+        for change in &mut self.changes[first_change..] {
+            if change.action == Action::Create {
+                if let Some(freeing) = released.get(folded(&change.name).as_ref()) {
+                    change.depends_on.push(freeing.clone());
+                }
+            }
+        }
     }
 
     fn create_user(&mut self, want: &DesiredUser, note: Option<String>) {

@@ -218,7 +218,7 @@ impl ScimClient {
             return Ok(());
         }
         let path = format!("/Users/{}", path_segment(id));
-        if !self.can_patch() {
+        if !self.can_patch().await {
             return self.replace_user(&path, update).await;
         }
         // `emails` is multi-valued: it is sent whole, so the server's other emails are read
@@ -386,7 +386,7 @@ impl ScimClient {
     }
 
     pub async fn rename_group(&self, id: &str, name: &str) -> Result<(), ScimError> {
-        if !self.can_patch() {
+        if !self.can_patch().await {
             return self.replace_group(id, Some(name), &[], &[]).await;
         }
         let path = format!("/Groups/{}", path_segment(id));
@@ -410,7 +410,7 @@ impl ScimClient {
         remove: &[String],
     ) -> MembersPatched {
         let mut done = MembersPatched::default();
-        if !self.can_patch() {
+        if !self.can_patch().await {
             let outcome = self
                 .replace_group(group_id, None, add, remove)
                 .await
