@@ -637,7 +637,7 @@ async fn apply() {
     let mut group_ids = Vec::new();
     for g in 0..sample_groups {
         let created = seq_client
-            .create_group(&bench::group_name(g), &[])
+            .create_group(&bench::group_name(g), &[], false)
             .await
             .expect("group");
         group_ids.push(created.value.id);

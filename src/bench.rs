@@ -265,6 +265,7 @@ pub async fn apply_new(
         &ApplyOptions {
             parallelism,
             now: crate::state::now(),
+            look_up_creates: false,
         },
         Arc::new(Silent),
         rx,

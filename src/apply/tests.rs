@@ -111,6 +111,7 @@ async fn run(
         &ApplyOptions {
             parallelism: 4,
             now: "2026-11-30T00:00:00Z".into(),
+            look_up_creates: false,
         },
         Arc::new(Silent),
         rx,

@@ -193,6 +193,9 @@ async fn run(
     let options = ApplyOptions {
         parallelism: tenants.step_limit(),
         now: crate::state::now(),
+        // Live was not read just before (a saved plan, or `--refresh=false`): a group of the
+        // name may have appeared since.
+        look_up_creates: from_file || !plan.refreshed,
     };
     // Every completed change is journaled; with a remote backend the state is also pushed
     // every few seconds while the apply runs.

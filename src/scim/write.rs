@@ -267,8 +267,31 @@ impl ScimClient {
 
     /// Create a group with its members inline (one request), or adopt it if it exists. Either
     /// way the group ends with exactly `members`: an adopted group's other members are removed
-    /// (memberships are authoritative).
+    /// (memberships are authoritative). `look_up_first`: look the name up before creating (one
+    /// more request), for a server that would accept a second group of the name.
     pub async fn create_group(
+        &self,
+        name: &str,
+        members: &[MemberRef],
+        look_up_first: bool,
+    ) -> Result<Created<LiveGroup>, ScimError> {
+        let existing = if look_up_first {
+            self.find_existing_group(name).await?
+        } else {
+            None
+        };
+        let created = match existing {
+            Some(group) => Created {
+                value: group,
+                adopted: true,
+            },
+            None => self.post_group(name, members).await?,
+        };
+        self.complete_members(name, created, members).await
+    }
+
+    /// `POST /Groups`, or the group a lost or refused create turns out to have made.
+    async fn post_group(
         &self,
         name: &str,
         members: &[MemberRef],
@@ -335,8 +358,17 @@ impl ScimClient {
                 Err(e) => return Err(e),
             }
         };
-        // Members the create did not carry (an adopted group, or a dialect that refuses them
-        // inline) go in by PATCH; an adopted group's other members go out.
+        Ok(created)
+    }
+
+    /// Members the create did not carry (an adopted group, or a dialect that refuses them
+    /// inline) go in by PATCH; an adopted group's other members go out.
+    async fn complete_members(
+        &self,
+        name: &str,
+        created: Created<LiveGroup>,
+        members: &[MemberRef],
+    ) -> Result<Created<LiveGroup>, ScimError> {
         let have: HashSet<&str> = created.value.members.iter().map(String::as_str).collect();
         let missing: Vec<MemberRef> = members
             .iter()

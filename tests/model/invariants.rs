@@ -586,20 +586,7 @@ fn legitimate_adoption(
 /// the same apply), and none twice.
 fn no_duplicates(apply: &ApplyRun, t: usize) -> Result<(), String> {
     let pre = &apply.pre.tenants[t];
-    // OPEN (see `regressions.rs`, `open_a_saved_group_create_after_a_same_named_group_appeared`):
-    // a saved plan's group create, applied after someone created a group of that name on a
-    // server that accepts duplicate names, creates a second one. Until zsc looks before such a
-    // create, groups are not held to this invariant there.
-    let open_gap = matches!(
-        apply.kind,
-        ApplyKind::Saved {
-            server_changed: true
-        }
-    );
     for kind in ["Users", "Groups"] {
-        if kind == "Groups" && open_gap {
-            continue;
-        }
         let live = if kind == "Users" {
             &pre.users
         } else {

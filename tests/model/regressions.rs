@@ -78,18 +78,15 @@ fn a_saved_plan_survives_an_edit_that_changes_nothing() {
     });
 }
 
-/// OPEN, not fixed: a saved plan creates `Ops`; before it is applied an admin creates `OPS` on
-/// a server that accepts a second group of a name (RFC 7643 gives displayName no uniqueness);
-/// `zsc apply FILE` then POSTs `Ops`, the server accepts it, and the tenant has two. On a
-/// server that enforces uniqueness the POST meets 409 and zsc adopts the group instead. A fix:
-/// when applying a saved plan, look a group's name up before creating it (one GET per created
-/// group, only for `apply FILE`), which needs a flag from the command layer (`src/cli`) into
-/// the apply. The model does not hold groups to invariant 3 in this case meanwhile.
+/// A saved plan creates `Ops`; before it is applied an admin creates `OPS` on a server that
+/// accepts a second group of a name (RFC 7643 gives displayName no uniqueness). `zsc apply
+/// FILE` POSTed `Ops` and the tenant had two (where names are unique, the POST met 409 and zsc
+/// adopted). Fixed: an apply whose plan did not read live just before (a saved plan,
+/// `--refresh=false`) looks each group's name up before creating it, and adopts what it finds.
 #[test]
-#[ignore = "open: a saved plan's group create duplicates a group created meanwhile"]
-fn open_a_saved_group_create_after_a_same_named_group_appeared() {
+fn a_saved_group_create_adopts_a_same_named_group_that_appeared_meanwhile() {
     // The shrunk history: AddGroup Ops, PlanSaved, ServerCreateGroup OPS, ApplySaved (under
-    // Switch::DuplicateGroupNames). Written out, since the model lets this case pass for now.
+    // Switch::DuplicateGroupNames), written out.
     let mut env = Env::new();
     env.start_emulator(
         Dialect::Scim,
