@@ -5,7 +5,10 @@ use std::fmt::Write;
 
 use crate::plan::{GuardViolation, Plan};
 
-use super::*;
+use super::{
+    body, code, cut_at_line, escape_controls, thousands, Action, Context, COMMENT_BUDGET,
+    FAILED_MARKER, LISTED, MARKER, RESERVE,
+};
 
 /// A plan that cannot be posted as it is.
 #[derive(Clone, Copy, Debug)]

@@ -7,7 +7,7 @@ use crate::plan::{Action, Change, Summary, TenantSummary};
 
 use super::super::text::{self, Block};
 use super::super::{thousands, Styles};
-use super::*;
+use super::{Budgeted, ObjectKind, FOLD_LINES, MEMBERS_PER_BLOCK, RISKY_SHARE_PERCENT};
 
 /// How much a change can cost the people it touches: the order in which the comment shows
 /// changes and spends its budget.
