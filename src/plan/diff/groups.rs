@@ -1,8 +1,6 @@
 //! Group changes and the membership changes that make each group hold exactly its members.
 
-use std::borrow::Cow;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::model::{folded, needs_rename, DesiredGroup};
 use crate::state::ManagedGroup;
@@ -12,7 +10,7 @@ use super::super::change::{
 };
 use super::super::{Conflict, MemberLoss};
 use super::index::{LiveIndex, NO_USER};
-use super::matching::{record_for, Match, Matcher, Resolved};
+use super::matching::{Match, Matcher, Records, Resolved};
 use super::{membership, rename_note, TenantDiff, TenantInput};
 
 impl TenantDiff<'_> {
@@ -32,13 +30,10 @@ impl TenantDiff<'_> {
             held: &ix.held_group_ids,
             address: group_address,
         };
-        let mut taken: HashSet<&str> = HashSet::new();
-        let declared: HashSet<Cow<'_, str>> = input
-            .desired
-            .groups
-            .iter()
-            .map(|g| folded(&g.name))
-            .collect();
+        let mut records = Records::new(
+            &input.managed.groups,
+            input.desired.groups.iter().map(|g| g.name.as_str()),
+        );
         // Names a rename or delete frees, and the change that frees them.
         let mut released: HashMap<String, String> = HashMap::new();
         let mut creates: Vec<(String, usize)> = Vec::new();
@@ -56,16 +51,7 @@ impl TenantDiff<'_> {
                 .collect::<Vec<Resolved>>()
         });
         for (g, want) in input.desired.groups.iter().enumerate() {
-            let record = record_for(
-                &input.managed.groups,
-                &want.name,
-                want.renamed_from.as_deref(),
-                &declared,
-                &taken,
-            );
-            if let Some((key, _)) = record {
-                taken.insert(key);
-            }
+            let record = records.claim(&want.name, want.renamed_from.as_deref());
             let found = matcher.find(
                 &want.name,
                 want.renamed_from.as_deref(),
@@ -148,10 +134,7 @@ impl TenantDiff<'_> {
             }
         }
 
-        for (key, record) in &input.managed.groups {
-            if taken.contains(key.as_str()) {
-                continue;
-            }
+        for record in records.unclaimed() {
             let Some(&at) = ix.groups_by_id.get(record.id.as_str()) else {
                 continue; // gone live: the fold drops it from state
             };

@@ -43,23 +43,59 @@ pub(super) enum Match<'a, R> {
 /// A state record a desired object takes: by its own name, else by its `renamed_from`, unless
 /// another desired object takes that record already (by its own name, which wins, or by an
 /// earlier `renamed_from`; validation refuses both, and the planner holds to it anyway).
-pub(super) fn record_for<'m, R>(
+/// The state records of one kind (users or groups) as desired objects claim them, each at most
+/// once.
+pub(super) struct Records<'m, 'd, R> {
     records: &'m std::collections::BTreeMap<String, R>,
-    name: &str,
-    renamed_from: Option<&str>,
-    declared: &HashSet<Cow<'_, str>>,
-    taken: &HashSet<&str>,
-) -> Option<(&'m str, &'m R)> {
-    let own = records.get_key_value(folded(name).as_ref());
-    own.or_else(|| {
-        let from = folded(renamed_from?);
-        if declared.contains(&from) {
-            return None;
+    /// The declared names, by key.
+    declared: HashSet<Cow<'d, str>>,
+    taken: HashSet<&'m str>,
+}
+
+impl<'m, 'd, R> Records<'m, 'd, R> {
+    pub(super) fn new(
+        records: &'m std::collections::BTreeMap<String, R>,
+        declared: impl Iterator<Item = &'d str>,
+    ) -> Self {
+        Records {
+            records,
+            declared: declared.map(folded).collect(),
+            taken: HashSet::default(),
         }
-        records.get_key_value(from.as_ref())
-    })
-    .filter(|(k, _)| !taken.contains(k.as_str()))
-    .map(|(k, r)| (k.as_str(), r))
+    }
+
+    /// The record of the desired object `name`, claimed: its own, else the one of the name it
+    /// is renamed from (unless that name is declared itself); never one claimed already.
+    pub(super) fn claim(
+        &mut self,
+        name: &str,
+        renamed_from: Option<&str>,
+    ) -> Option<(&'m str, &'m R)> {
+        let records = self.records;
+        let own = records.get_key_value(folded(name).as_ref());
+        let found = own
+            .or_else(|| {
+                let from = folded(renamed_from?);
+                if self.declared.contains(&from) {
+                    return None;
+                }
+                records.get_key_value(from.as_ref())
+            })
+            .filter(|(k, _)| !self.taken.contains(k.as_str()))
+            .map(|(k, r)| (k.as_str(), r));
+        if let Some((key, _)) = found {
+            self.taken.insert(key);
+        }
+        found
+    }
+
+    /// The records no desired object claimed.
+    pub(super) fn unclaimed(&self) -> impl Iterator<Item = &'m R> + '_ {
+        self.records
+            .iter()
+            .filter(|(k, _)| !self.taken.contains(k.as_str()))
+            .map(|(_, r)| r)
+    }
 }
 
 /// What a live object is to the planner, for users and groups alike.

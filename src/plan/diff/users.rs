@@ -1,8 +1,6 @@
 //! User changes: create, adopt, update, rename, disable or delete.
 
-use std::borrow::Cow;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::{folded, needs_rename, DesiredUser, LiveUser, RemoveUserAction};
 use crate::state::ManagedUser;
@@ -10,7 +8,7 @@ use crate::state::ManagedUser;
 use super::super::change::{user_address, Action, Values};
 use super::super::Conflict;
 use super::index::LiveIndex;
-use super::matching::{record_for, Match, Matcher, Resolved};
+use super::matching::{Match, Matcher, Records, Resolved};
 use super::{rename_note, user_drift, TenantDiff, TenantInput};
 
 impl TenantDiff<'_> {
@@ -31,24 +29,12 @@ impl TenantDiff<'_> {
         let deactivate_deletes = input.dialect.spec().deactivate_deletes;
         let first_change = self.changes.len();
         let mut resolved = HashMap::with_capacity(input.desired.users.len());
-        let mut taken: HashSet<&str> = HashSet::new();
-        let declared: HashSet<Cow<'_, str>> = input
-            .desired
-            .users
-            .iter()
-            .map(|u| folded(&u.user_name))
-            .collect();
+        let mut records = Records::new(
+            &input.managed.users,
+            input.desired.users.iter().map(|u| u.user_name.as_str()),
+        );
         for want in &input.desired.users {
-            let record = record_for(
-                &input.managed.users,
-                &want.user_name,
-                want.renamed_from.as_deref(),
-                &declared,
-                &taken,
-            );
-            if let Some((key, _)) = record {
-                taken.insert(key);
-            }
+            let record = records.claim(&want.user_name, want.renamed_from.as_deref());
             let found = matcher.find(
                 &want.user_name,
                 want.renamed_from.as_deref(),
@@ -78,10 +64,7 @@ impl TenantDiff<'_> {
             resolved.insert(folded(&want.user_name).into_owned(), state);
         }
 
-        for (key, record) in &input.managed.users {
-            if taken.contains(key.as_str()) {
-                continue;
-            }
+        for record in records.unclaimed() {
             let Some(&at) = ix.users_by_id.get(record.id.as_str()) else {
                 continue; // gone live: the fold drops it from state
             };
