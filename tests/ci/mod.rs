@@ -51,7 +51,7 @@ impl Ci {
         std::fs::create_dir_all(dir.path().join("runner-temp")).unwrap();
         Ci {
             repo: Repo::new(config),
-            forge: Forge::start(flavor, FORGE_TOKEN, notes),
+            forge: Forge::start(flavor, FORGE_TOKEN, notes, None),
             dir,
             tools,
             zsc,
