@@ -69,6 +69,7 @@ fn runner<'a>(
             "event_name": "push",
         }),
         secrets: json!({}),
+        vars: json!({}),
         matrix: json!({"target": TARGET, "runner": "ubuntu-24.04", "platform": "linux-amd64"}),
         needs: json!({"check": {"outputs": {"version": VERSION}}}),
         env,

@@ -1,8 +1,8 @@
 //! Just enough of GitHub Actions and of GitLab CI to run a job of a workflow file: its shell
 //! steps, in order, with the forge's variables, a clean environment and a given `PATH`.
 //!
-//! GitHub: `${{ }}` expressions (contexts `github`, `secrets`, `env`, `steps`, `inputs`,
-//! `runner`, `matrix`, `needs`; operators `! == != && ||`; `always() success() failure()
+//! GitHub: `${{ }}` expressions (contexts `github`, `secrets`, `vars`, `env`, `steps`,
+//! `inputs`, `runner`, `matrix`, `needs`; operators `! == != && ||`; `always() success() failure()
 //! cancelled() contains() startsWith()`), job and step `if:`, `env:` at every level,
 //! `defaults.run.shell`, `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, composite actions.
 //! `run:` blocks may not hold `${{ }}` (data reaches scripts through `env:`, as GitHub's
@@ -139,6 +139,9 @@ pub enum Uses {
     Done,
     /// Done, and this directory is on the `PATH` of later steps (an install).
     OnPath(PathBuf),
+    /// Done, and these variables are in the environment of later steps (as an action's
+    /// `core.exportVariable` puts them).
+    Exports(BTreeMap<String, String>),
     /// Run a composite action from this directory, with these inputs.
     Composite(PathBuf),
 }
@@ -148,6 +151,8 @@ pub struct GitHub<'a> {
     /// The `github` context (`event_name`, `event`, `repository`, `ref`, `sha`, `token`...).
     pub github: Value,
     pub secrets: Value,
+    /// Configuration variables (`vars`): the repository's, organisation's and environment's.
+    pub vars: Value,
     pub matrix: Value,
     pub needs: Value,
     /// The runner's environment: `GITHUB_*`, `RUNNER_TEMP`, `HOME`, `CI`...
@@ -171,6 +176,7 @@ impl GitHub<'_> {
         json!({
             "github": self.github,
             "secrets": self.secrets,
+            "vars": self.vars,
             "matrix": self.matrix,
             "needs": self.needs,
             "env": env,
@@ -312,6 +318,10 @@ impl GitHub<'_> {
                 Uses::Done => (Outcome::Success, String::new(), String::new()),
                 Uses::OnPath(dir) => {
                     state.path.insert(0, dir);
+                    (Outcome::Success, String::new(), String::new())
+                }
+                Uses::Exports(vars) => {
+                    state.env.extend(vars);
                     (Outcome::Success, String::new(), String::new())
                 }
                 Uses::Composite(dir) => {
@@ -925,7 +935,7 @@ impl GitLab<'_> {
 }
 
 /// Script lines, with the nested lists YAML anchors make flattened (as GitLab does).
-fn flatten(value: &Value) -> Vec<String> {
+pub fn flatten(value: &Value) -> Vec<String> {
     match value {
         Value::Null => vec![],
         Value::String(s) => vec![s.clone()],

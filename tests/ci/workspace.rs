@@ -26,8 +26,8 @@ groups:
     members: [ann@example.com, bob@example.com, cid@example.com]
 ";
 
-/// What the examples' README says to ignore: everything of zsc's but the state.
-pub const GITIGNORE: &str = ".zsc/*\n!.zsc/state.json\n";
+/// What the examples' README says to ignore: all of zsc's files (the state is in a backend).
+pub const GITIGNORE: &str = ".zsc/\n";
 
 pub struct Repo {
     pub root: tempfile::TempDir,
@@ -162,31 +162,12 @@ impl Repo {
         git(&dir, &["rev-parse", "HEAD"])
     }
 
-    /// A file on `rev` of origin, if it is there.
-    pub fn show(&self, rev: &str, path: &str) -> Option<String> {
-        let out = Command::new("git")
-            .args(["show", &format!("{rev}:{path}")])
-            .current_dir(&self.origin)
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// Subjects of `main`'s commits, newest first.
     pub fn log(&self) -> Vec<String> {
         git(&self.origin, &["log", "--format=%s", "main"])
             .lines()
             .map(str::to_owned)
             .collect()
-    }
-
-    /// Refuse every push to origin from now on, as a protected branch does.
-    pub fn refuse_pushes(&self) {
-        let hook = self.origin.join("hooks/pre-receive");
-        std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n").unwrap();
-        super::tools::chmod_x(&hook);
     }
 
     /// The tenant's users as (userName, active), sorted: what an admin would see.
