@@ -18,8 +18,8 @@
 
 mod crash;
 mod http;
-mod http_server;
-mod moto;
+pub(crate) mod http_server;
+pub(crate) mod moto;
 mod s3;
 
 use crate::harness::{Env, Run};

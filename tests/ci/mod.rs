@@ -22,14 +22,8 @@ mod runner;
 mod tools;
 mod workspace;
 
-// The backend tests' servers, used as they are: their modules are private to `backends`, so
-// their files are loaded here a second time (only part of each is used here).
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../backends/http_server.rs"]
-mod http_server;
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../backends/moto.rs"]
-mod moto;
+// The backend tests' servers, used as they are.
+use crate::backends::{http_server, moto};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
