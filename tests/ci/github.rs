@@ -2,7 +2,8 @@
 //! with the README's read-only role, reads the stored state (also while an apply holds the
 //! lock), is posted as a comment and updated in place, and is posted also when the plan fails;
 //! the apply after merge, with the write role, stores the state under the lock, waits for
-//! another holder with `--lock-timeout`, and commits nothing back.
+//! another holder with `--lock-timeout`, and commits nothing back; the nightly job, alone on
+//! the schedule, applies what expired and puts back what drifted, with a warning counting it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,11 +14,24 @@ use serde_json::{json, Map, Value};
 use super::forge::{self, Flavor, NUMBER, OWNER_REPO};
 use super::moto::{BUCKET, REGION};
 use super::runner::{load_yaml, GitHub, JobRun, Outcome, Uses};
-use super::workspace::{git, CONFIG};
+use super::workspace::{config_with_an_expired_membership, git, CONFIG};
 use super::{readme_policies, root, Ci, APPLY_ROLE, FORGE_TOKEN, PLAN_ROLE};
 
 fn workflow() -> Value {
     load_yaml(&root().join("examples/github-actions/zsc.yml"))
+}
+
+/// The workflow's schedule (its one cron line).
+fn schedule() -> String {
+    let on = &workflow()["on"];
+    let schedules = on["schedule"]
+        .as_array()
+        .expect("the workflow has a schedule");
+    assert_eq!(schedules.len(), 1);
+    schedules[0]["cron"]
+        .as_str()
+        .expect("a cron line")
+        .to_owned()
 }
 
 /// The state's key in the bucket, as the workflow sets it.
@@ -58,6 +72,10 @@ enum Event {
     PullRequest { head: &'static str },
     /// A push to main.
     Push,
+    /// The workflow's schedule (GitHub runs it on main).
+    Schedule,
+    /// Run by hand on main, with the `job` input.
+    Dispatch { job: &'static str },
 }
 
 impl Ci {
@@ -121,6 +139,25 @@ impl Ci {
                 json!({"event_name": "push", "event": {}, "ref": "refs/heads/main", "base_ref": "", "head_ref": ""}),
                 self.base_env(),
             ),
+            Event::Schedule => (
+                json!({"event_name": "schedule", "event": {"schedule": schedule()},
+                    "ref": "refs/heads/main", "base_ref": "", "head_ref": ""}),
+                self.base_env(),
+            ),
+            Event::Dispatch { job } => {
+                let input = &workflow["on"]["workflow_dispatch"]["inputs"]["job"];
+                assert!(
+                    input["options"]
+                        .as_array()
+                        .is_some_and(|o| o.contains(&json!(job))),
+                    "the workflow's `job` input has no option {job}: {input}"
+                );
+                (
+                    json!({"event_name": "workflow_dispatch", "event": {"inputs": {"job": job}},
+                        "ref": "refs/heads/main", "base_ref": "", "head_ref": ""}),
+                    self.base_env(),
+                )
+            }
         };
         let mut github = github;
         for (k, v) in [
@@ -600,6 +637,23 @@ fn github_example_commits_nothing_and_its_roles_trust_only_their_jobs() {
 
     let readme = std::fs::read_to_string(root().join("examples/github-actions/README.md")).unwrap();
     let environment = apply["environment"].as_str().unwrap();
+    // Every job that assumes the apply role (the apply and the nightly) runs where its trust
+    // policy admits it, in the apply's queue.
+    let mut writers = Vec::new();
+    for (name, job) in jobs {
+        let role = job["steps"].as_array().unwrap().iter().find_map(|s| {
+            s["uses"]
+                .as_str()
+                .filter(|u| u.starts_with("aws-actions/configure-aws-credentials@"))
+                .map(|_| s["with"]["role-to-assume"].as_str().unwrap())
+        });
+        if role == Some("${{ vars.ZSC_APPLY_ROLE }}") {
+            writers.push(name.as_str());
+            assert_eq!(job["environment"], environment, "job {name}");
+            assert_eq!(job["concurrency"], apply["concurrency"], "job {name}");
+        }
+    }
+    assert_eq!(writers, ["apply", "nightly"]);
     for subject in [
         "\"repo:acme/zsc-config:pull_request\"".to_owned(),
         format!("\"repo:acme/zsc-config:environment:{environment}\""),
@@ -625,4 +679,174 @@ fn github_example_commits_nothing_and_its_roles_trust_only_their_jobs() {
     }
     assert!(apply.contains(&format!("arn:aws:s3:::{BUCKET}/{key}.lock")));
     assert!(!plan.contains("s3:PutObject") && !plan.contains(".lock"));
+}
+
+/// What the workflow says about the nightly job, checked where running it cannot: it is
+/// scheduled, applies the plan it saved under the lock's timeout, and keeps that plan.
+#[test]
+fn github_nightly_is_scheduled_and_applies_the_plan_it_reported() {
+    let workflow = workflow();
+    let cron = schedule();
+    assert_eq!(cron.split_whitespace().count(), 5, "{cron}");
+    let steps = workflow["jobs"]["nightly"]["steps"].as_array().unwrap();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+    };
+    assert!(step("Plan")["run"]
+        .as_str()
+        .unwrap()
+        .contains("zsc plan --detailed-exitcode -o nightly.json\n"));
+    assert_eq!(
+        step("Apply")["run"].as_str().unwrap().trim(),
+        "zsc apply nightly.json --lock-timeout 10m"
+    );
+    assert_eq!(step("Keep the plan")["if"], "always()");
+    let kept = step("Keep the plan")["with"]["path"].as_str().unwrap();
+    assert_eq!(
+        kept.split_whitespace().collect::<Vec<_>>(),
+        ["nightly.json", "nightly.md"]
+    );
+}
+
+#[test]
+fn github_nightly_applies_what_expired_and_warns_of_the_drift_it_puts_back() {
+    let Some(ci) = Ci::new(Flavor::GitHub, CONFIG, vec![]) else {
+        return;
+    };
+    let moto = &ci.s3().moto;
+    let key = state_key();
+    let lock = format!("{key}.lock");
+    let main = ci.repo.checkout("apply", "main");
+    ci.github(&main, Event::Push, "apply", no_secrets())
+        .assert_success();
+    let everyone = ["ann@example.com", "bob@example.com", "cid@example.com"];
+    assert_eq!(ci.repo.tenant_members("Staff"), everyone);
+    // cid's access to Staff was given an end while that day was ahead (its apply then had
+    // nothing to do, and is not run here: the day is past now). Overnight, an admin edits two
+    // objects zsc manages in the portal.
+    let config = config_with_an_expired_membership();
+    ci.repo.commit(
+        "main",
+        "cid's access to Staff ends",
+        &[("zsc.yaml", &config)],
+    );
+    ci.repo.edit_in_portal();
+    let before = moto.serial(&key).unwrap();
+
+    // On the schedule only the nightly job runs; it runs on nothing else but a dispatch that
+    // asks for it.
+    let main = ci.repo.checkout("nightly-1", "main");
+    for job in ["plan", "apply"] {
+        let run = ci.github(&main, Event::Schedule, job, no_secrets());
+        assert!(!run.ran, "{job} ran on the schedule");
+        let run = ci.github(&main, Event::Dispatch { job: "nightly" }, job, no_secrets());
+        assert!(!run.ran, "{job} ran on a dispatch of the nightly");
+    }
+    for event in [
+        Event::Push,
+        Event::PullRequest { head: "main" },
+        Event::Dispatch { job: "apply" },
+    ] {
+        assert!(!ci.github(&main, event, "nightly", no_secrets()).ran);
+    }
+
+    let run = ci.github(&main, Event::Schedule, "nightly", no_secrets());
+    run.assert_success();
+    assert_eq!(run.step("Apply").outcome, Outcome::Success, "{}", run.log());
+    // The warning counts what the saved plan puts back: the changes with a drift list.
+    let plan: Value = serde_json::from_str(&Ci::read(&main, "nightly.json")).unwrap();
+    let drifted: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drift"].as_array().is_some_and(|d| !d.is_empty()))
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drifted,
+        [
+            r#"demo.user["ann@example.com"]"#,
+            r#"demo.membership["Staff"]["bob@example.com"]"#
+        ]
+    );
+    assert_eq!(
+        run.annotations("warning"),
+        [
+            "2 objects were changed outside zsc since the last apply; the plan sets them back \
+          to what the repository says (see the run's summary)"
+        ],
+        "{}",
+        run.log()
+    );
+    // The run's summary is the saved plan as a comment shows it: the expiry, and the drift.
+    let markdown = Ci::read(&main, "nightly.md");
+    assert_eq!(run.summary.trim_end(), markdown.trim_end());
+    let until = config
+        .split("until: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    for needle in [
+        "**zsc plan:** 0 users to create, 1 to update".to_owned(),
+        format!("the membership was declared until {until}, which has passed"),
+        r#"display_name = "Ann (portal)" -> "Ann""#.to_owned(),
+        "the server did not keep this membership".to_owned(),
+    ] {
+        assert!(
+            run.summary.contains(&needle),
+            "no {needle:?} in\n{}",
+            run.summary
+        );
+    }
+    // Applied: cid is out of Staff, and the portal's edits are undone.
+    assert_eq!(
+        ci.repo.tenant_members("Staff"),
+        ["ann@example.com", "bob@example.com"]
+    );
+    assert_eq!(
+        ci.repo.tenant_display_name("ann@example.com").as_deref(),
+        Some("Ann")
+    );
+    let after = moto.serial(&key).unwrap();
+    assert!(after > before, "the nightly stored the state");
+    assert_eq!(moto.get(&lock), None, "the nightly released its lock");
+    assert!(!main.join(".zsc/state.json").exists(), "no local state");
+    assert_eq!(ci.repo.log().len(), 2, "nothing was committed back");
+
+    // The next night, run by hand: nothing to do, nothing to warn about, nothing applied.
+    let main = ci.repo.checkout("nightly-2", "main");
+    let run = ci.github(
+        &main,
+        Event::Dispatch { job: "nightly" },
+        "nightly",
+        no_secrets(),
+    );
+    run.assert_success();
+    assert!(run.annotations("warning").is_empty(), "{}", run.log());
+    assert_eq!(run.step("Apply").outcome, Outcome::Skipped);
+    assert!(
+        run.summary.starts_with("**zsc plan: no changes.**"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(moto.serial(&key), Some(after));
+
+    // A dispatch of the apply runs the apply, which agrees.
+    let run = ci.github(
+        &main,
+        Event::Dispatch { job: "apply" },
+        "apply",
+        no_secrets(),
+    );
+    run.assert_success();
+    assert!(
+        run.step("Apply").stdout.contains("No changes."),
+        "{}",
+        run.log()
+    );
 }
