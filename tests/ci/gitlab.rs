@@ -3,7 +3,8 @@
 //! the merge-request plan reads the stored state (also while an apply holds the lock), is
 //! posted as a note and updated in place, and is posted also when the plan fails; the apply
 //! stores the state under the lock, waits for another holder with `--lock-timeout`, and commits
-//! nothing back.
+//! nothing back; the nightly job, alone in a schedule's pipeline, applies what expired and puts
+//! back what drifted, passing with warnings when something had.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use super::forge::{self, Flavor, NUMBER, PROJECT_ID};
 use super::http_server::JOB_TOKEN;
 use super::runner::{load_yaml, GitLab, JobRun};
-use super::workspace::{git, CONFIG};
+use super::workspace::{config_with_an_expired_membership, git, CONFIG};
 use super::{root, tools, Ci, FORGE_TOKEN};
 
 fn pipeline() -> Value {
@@ -24,6 +25,8 @@ fn pipeline() -> Value {
 enum Source {
     MergeRequest,
     Push,
+    /// A pipeline schedule on the default branch.
+    Schedule,
 }
 
 impl Ci {
@@ -72,6 +75,10 @@ impl Ci {
             }
             Source::Push => {
                 vars.insert("CI_PIPELINE_SOURCE".into(), "push".into());
+                vars.insert("CI_COMMIT_BRANCH".into(), "main".into());
+            }
+            Source::Schedule => {
+                vars.insert("CI_PIPELINE_SOURCE".into(), "schedule".into());
                 vars.insert("CI_COMMIT_BRANCH".into(), "main".into());
             }
         }
@@ -345,6 +352,119 @@ fn gitlab_example_commits_nothing() {
         script.contains(&"zsc apply --auto-approve --lock-timeout 10m".to_owned()),
         "{script:?}"
     );
+}
+
+#[test]
+fn gitlab_nightly_applies_what_expired_and_passes_with_warnings_on_drift() {
+    let file = pipeline();
+    let nightly = &file["nightly"];
+    assert_eq!(nightly["resource_group"], file["apply"]["resource_group"]);
+    assert_eq!(nightly["environment"], file["apply"]["environment"]);
+    assert_eq!(nightly["allow_failure"], json!({"exit_codes": [3]}));
+    assert_eq!(nightly["artifacts"]["when"], "always");
+    assert_eq!(
+        nightly["artifacts"]["paths"],
+        json!(["nightly.json", "nightly.md"])
+    );
+    let script = super::runner::flatten(&nightly["script"]);
+    assert_eq!(
+        script[0],
+        super::runner::flatten(&file["apply"]["script"])[0],
+        "the nightly applies the tip of the default branch, as the apply does"
+    );
+    assert!(script.contains(
+        &"if [ \"$code\" -eq 2 ]; then zsc apply nightly.json --lock-timeout 10m; fi".to_owned()
+    ));
+
+    let ci = Ci::new(Flavor::GitLab, CONFIG, vec![]).unwrap();
+    let state = ci.gitlab_state();
+    let main = ci.repo.checkout("apply", "main");
+    ci.gitlab(&main, Source::Push, "apply").assert_success();
+    let everyone = ["ann@example.com", "bob@example.com", "cid@example.com"];
+    assert_eq!(ci.repo.tenant_members("Staff"), everyone);
+    // cid's access to Staff was given an end while that day was ahead (its apply then had
+    // nothing to do, and is not run here: the day is past now). Overnight, an admin edits two
+    // objects zsc manages in the portal.
+    let config = config_with_an_expired_membership();
+    ci.repo.commit(
+        "main",
+        "cid's access to Staff ends",
+        &[("zsc.yaml", &config)],
+    );
+    ci.repo.edit_in_portal();
+    let before = state.serial().unwrap();
+    let locks = state.count("POST", "/lock");
+
+    // In a schedule's pipeline only the nightly job runs, and it runs in no other.
+    let main = ci.repo.checkout("nightly-1", "main");
+    for job in ["plan", "apply"] {
+        assert!(!ci.gitlab(&main, Source::Schedule, job).ran, "{job}");
+    }
+    for source in [Source::Push, Source::MergeRequest] {
+        assert!(!ci.gitlab(&main, source, "nightly").ran);
+    }
+
+    let run = ci.gitlab(&main, Source::Schedule, "nightly");
+    run.assert_allowed_failure();
+    let log = run.log();
+    assert!(log.contains("[exit 3]"), "{log}");
+    assert!(
+        log.contains(
+            "zsc drift: 2 objects were changed outside zsc since the last apply; the plan sets \
+             them back to what the repository says (above, and nightly.md)"
+        ),
+        "{log}"
+    );
+    // The log has the text plan, the artifacts the saved plan and its markdown.
+    let until = config
+        .split("until: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let expiry = format!("the membership was declared until {until}, which has passed");
+    assert!(log.contains(&expiry), "{log}");
+    let plan: Value = serde_json::from_str(&Ci::read(&main, "nightly.json")).unwrap();
+    assert_eq!(
+        plan["summary"]["memberships"],
+        json!({"add": 1, "remove": 1})
+    );
+    let markdown = Ci::read(&main, "nightly.md");
+    assert!(markdown.contains(&expiry), "{markdown}");
+    assert!(
+        markdown.contains(r#"display_name = "Ann (portal)" -> "Ann""#),
+        "{markdown}"
+    );
+    assert!(log.contains("Apply complete!"), "{log}");
+    // Applied: cid is out of Staff, and the portal's edits are undone.
+    assert_eq!(
+        ci.repo.tenant_members("Staff"),
+        ["ann@example.com", "bob@example.com"]
+    );
+    assert_eq!(
+        ci.repo.tenant_display_name("ann@example.com").as_deref(),
+        Some("Ann")
+    );
+    let after = state.serial().unwrap();
+    assert!(after > before, "the nightly stored the state");
+    assert!(state.held().lock.is_none(), "the nightly released its lock");
+    assert_eq!(state.count("POST", "/lock"), locks + 1);
+    assert!(!main.join(".zsc/state.json").exists(), "no local state");
+    assert_eq!(ci.repo.log().len(), 2, "nothing was committed back");
+
+    // The next night: nothing to do, nothing to report, no lock taken; the job passes.
+    let main = ci.repo.checkout("nightly-2", "main");
+    let run = ci.gitlab(&main, Source::Schedule, "nightly");
+    run.assert_success();
+    assert!(!run.log().contains("zsc drift"), "{}", run.log());
+    assert!(
+        Ci::read(&main, "nightly.md").starts_with("**zsc plan: no changes.**"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(state.serial(), Some(after));
+    assert_eq!(state.count("POST", "/lock"), locks + 1);
 }
 
 /// The shell the examples run: every GitHub `run:` block and GitLab script line.
