@@ -161,8 +161,11 @@ fn plan_cpu() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let single = dir.join("single");
     let split = dir.join("split");
+    let ruled = dir.join("ruled");
     write_yaml(&single, &world.desired, 1);
     write_yaml(&split, &world.desired, 16);
+    write_yaml(&ruled, &world.desired, 16);
+    let rule_groups = write_rules(&ruled);
     let mut state = zsc::state::State::new();
     state.tenants.insert("bench".into(), world.managed);
     drop(world.desired);
@@ -184,6 +187,39 @@ fn plan_cpu() {
         );
         drop(config);
     }
+    // Rules and nesting are evaluated while the configuration loads: the same configuration
+    // with 1,000 rule-based groups (and 20 groups nesting them) over its 100,000 users, against
+    // the one without. The faster of two loads each, to keep a noisy neighbour out.
+    let load = |root: &std::path::Path| {
+        (0..2)
+            .map(|_| {
+                let started = Instant::now();
+                let config = zsc::config::load(&root.join("zsc.yaml")).expect("loads");
+                let seconds = started.elapsed().as_secs_f64();
+                let memberships: usize = config.desired["bench"]
+                    .groups
+                    .iter()
+                    .map(|g| g.members.len())
+                    .sum();
+                (seconds, memberships)
+            })
+            .fold((f64::INFINITY, 0), |a, b| (a.0.min(b.0), b.1))
+    };
+    let (plain, plain_memberships) = load(&split);
+    let (with_rules, ruled_memberships) = load(&ruled);
+    let added = (with_rules - plain).max(0.0);
+    count("plan-cpu.rule_groups", rule_groups as u64, None);
+    count(
+        "plan-cpu.rule_memberships",
+        ruled_memberships.saturating_sub(plain_memberships) as u64,
+        None,
+    );
+    figure(
+        "plan-cpu.rules_added_seconds",
+        added,
+        "s",
+        Some(("< 0.5 s", added < 0.5)),
+    );
     let started = Instant::now();
     let loaded = store.load().expect("load state");
     figure(
@@ -264,6 +300,41 @@ fn write_yaml(dir: &std::path::Path, desired: &zsc::model::DesiredTenant, files:
             )
         },
     );
+}
+
+/// `dir/rules.yaml`, included by `dir/zsc.yaml`: 950 groups whose rule looks up a department and
+/// checks a userName glob, 50 whose rule is a glob alone (it tests every user), and 20 that
+/// each include ten of them. Returns how many rule-based groups it wrote.
+fn write_rules(dir: &std::path::Path) -> usize {
+    let main = dir.join("zsc.yaml");
+    let text = std::fs::read_to_string(&main).expect("main file");
+    let text = text.replacen("include: [", "include: [rules.yaml, ", 1);
+    std::fs::write(&main, text).expect("main file");
+    let mut out = create_file(&dir.join("rules.yaml"));
+    writeln!(out, "groups:").unwrap();
+    let groups = 1000;
+    for j in 0..groups {
+        let rule = if j < 950 {
+            format!(
+                "{{ department: \"Dept {}\", user_name: \"user0{}*\" }}",
+                j % 50,
+                j % 10
+            )
+        } else {
+            format!("{{ user_name: \"*{:02}@example.com\" }}", j % 100)
+        };
+        writeln!(out, "  - name: Rule {j:04}\n    members_from: [{rule}]").unwrap();
+    }
+    for k in 0..20 {
+        let included: Vec<String> = (0..10).map(|i| format!("Rule {:04}", k * 10 + i)).collect();
+        writeln!(
+            out,
+            "  - name: Nested {k:02}\n    include_groups: [{}]",
+            included.join(", ")
+        )
+        .unwrap();
+    }
+    groups
 }
 
 /// `key:` with one entry per item: appended to `main`, or split over `files` files in
@@ -633,7 +704,7 @@ async fn apply() {
     let mut group_ids = Vec::new();
     for g in 0..sample_groups {
         let created = seq_client
-            .create_group(&bench::group_name(g), &[])
+            .create_group(&bench::group_name(g), &[], false)
             .await
             .expect("group");
         group_ids.push(created.value.id);

@@ -84,6 +84,7 @@ pub fn world(size: Size, changed: f64) -> World {
             active: true,
             protect: false,
             origin: Origin::default(),
+            until: None,
         });
         let live_user = LiveUser {
             id: id.clone(),
@@ -135,6 +136,7 @@ pub fn world(size: Size, changed: f64) -> World {
             members,
             protect: false,
             origin: Origin::default(),
+            ..DesiredGroup::default()
         });
     }
     World {
@@ -263,6 +265,7 @@ pub async fn apply_new(
         &ApplyOptions {
             parallelism,
             now: crate::state::now(),
+            look_up_creates: false,
         },
         Arc::new(Silent),
         rx,

@@ -8,7 +8,7 @@ use crate::config::ConfigError;
 use crate::plan::file::PlanFileError;
 use crate::plan::GuardViolation;
 use crate::scim::ScimError;
-use crate::state::StateError;
+use crate::state::{BackendError, StateError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,9 @@ pub enum Error {
     /// The state's files.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The state backend (remote or local).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     /// Reading tenants failed: per tenant, why (sorted by tenant).
     #[error("{}", read_text(.0))]
     Read(Vec<(String, ScimError)>),

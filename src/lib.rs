@@ -9,7 +9,7 @@
 //!          ▼
 //!         ops          the workflow: read live, fold into state, plan, guard, execute, record
 //!          │
-//!          ├─> config (YAML, validation)   state (store, journal, lock)   scim (HTTP client)
+//!          ├─> config (YAML, validation)   state (store, journal, lock, backends)   scim (HTTP client)
 //!          ├─> plan (pure diff, graph, guards, saved-plan format)
 //!          ├─> apply (steps, scheduling, execution through scim)
 //!          └─> render (text, markdown, json views; pure)
@@ -18,13 +18,16 @@
 //! Data flows one way: config + state + live → plan → render / apply → state.
 //!
 //! - [`config`] loads and validates desired state; no network.
-//! - [`scim`] is the only module that talks HTTP; [`emulator`] is the server side.
-//! - [`state`] is the only module that writes the state file; [`fsx`] is the one atomic write
+//! - [`scim`] is the only module that talks to tenants (and [`state`] the only one that talks to a
+//!   state backend); [`emulator`] is the server side.
+//! - [`state`] is the only module that writes the state, to its file or to a remote backend
+//!   (HTTP, S3), under Terraform's lineage and serial rules; [`fsx`] is the one atomic write
 //!   every file zsc must never leave half-written goes through.
 //! - [`plan`] and [`render`] are pure: no I/O at all.
 //! - [`ops`] owns what each command does and fails with [`Error`]; [`cli`] parses flags, calls
 //!   it and prints: nothing outside `cli` decides what to print.
 
+pub mod access;
 pub mod apply;
 #[doc(hidden)]
 pub mod bench;

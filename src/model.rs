@@ -7,6 +7,10 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub mod rules;
+
+pub use rules::{Rule, Until, Why};
+
 /// The key under which a userName or group displayName is compared.
 ///
 /// SCIM declares `userName` and `displayName` case-insensitive (`caseExact: false`, RFC 7643
@@ -252,17 +256,59 @@ pub struct DesiredUser {
     pub active: bool,
     pub protect: bool,
     pub origin: Origin,
+    /// When the user stops being desired (deprovisioned per `remove_user_action` after it).
+    pub until: Option<Until>,
+}
+
+impl DesiredUser {
+    /// A user declared with its name alone: active, no attributes, no end.
+    pub fn new(user_name: &str) -> DesiredUser {
+        DesiredUser {
+            user_name: user_name.to_owned(),
+            renamed_from: None,
+            attrs: UserAttrs::default(),
+            active: true,
+            protect: false,
+            origin: Origin::default(),
+            until: None,
+        }
+    }
 }
 
 /// A group as the configuration declares it for one tenant. `members` are userNames; every one
-/// names a user declared for the same tenant (validation guarantees it).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// names a user declared for the same tenant (validation guarantees it). Rules and nested
+/// groups are already expanded into `members`; what remains of them is for explaining why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DesiredGroup {
     pub name: String,
     pub renamed_from: Option<String>,
     pub members: Vec<String>,
+    /// Why each member is one, aligned with `members`; empty means every one is listed.
+    pub why: Vec<Why>,
+    /// When memberships end, by index into `members` (ascending): only those that end.
+    pub until: Vec<(u32, Until)>,
+    /// `members_from:`, as declared.
+    pub rules: Vec<Rule>,
+    /// `exclude:`: users rules and included groups never add.
+    pub exclude: Vec<String>,
+    /// `include_groups:`, as declared.
+    pub include_groups: Vec<String>,
     pub protect: bool,
     pub origin: Origin,
+}
+
+impl DesiredGroup {
+    /// Why member `index` is one.
+    pub fn why(&self, index: usize) -> Why {
+        self.why.get(index).copied().unwrap_or(Why::listed())
+    }
+
+    /// When membership `index` ends, if it does.
+    pub fn until(&self, index: usize) -> Option<Until> {
+        let i = u32::try_from(index).ok()?;
+        let at = self.until.binary_search_by_key(&i, |(i, _)| *i).ok()?;
+        Some(self.until[at].1)
+    }
 }
 
 /// The desired users and groups of one tenant, after `tenants:` scoping.

@@ -339,20 +339,31 @@ impl Env {
     /// a long plan cannot fill a pipe and stall the child before it reaches the point a test
     /// wants to interrupt.
     pub fn spawn(&self, args: &[&str]) -> Spawned {
+        self.spawn_with(self.dir.path(), args, |_| {})
+    }
+
+    /// [`Env::spawn`] in `cwd`, letting `adjust` change its environment.
+    pub fn spawn_with(
+        &self,
+        cwd: &Path,
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Spawned {
         let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = self.path(&format!(".spawn-{n}.out"));
         let err = self.path(&format!(".spawn-{n}.err"));
-        let child = Command::new(env!("CARGO_BIN_EXE_zsc"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zsc"));
+        command
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(cwd)
             .env(TOKEN_ENV, TOKEN)
             .env("NO_COLOR", "1")
             .env_remove("ZSC_LOG")
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn zsc");
+            .stderr(std::fs::File::create(&err).expect("stderr file"));
+        adjust(&mut command);
+        let child = command.spawn().expect("spawn zsc");
         Spawned { child, out, err }
     }
 

@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod access;
+mod backends;
 mod bad_input;
 mod bench_smoke;
 mod ci;
@@ -19,6 +21,7 @@ mod identity;
 mod import;
 mod interop;
 mod membership_source;
+mod model;
 mod reliability;
 mod servers;
 mod targeted;

@@ -336,3 +336,41 @@ fn a_listing_that_hides_objects_lookups_cannot_find_stops_the_plan_until_accepte
         .success()
         .stdout_has("2 users to create");
 }
+
+/// Found by the model-based test (issue 22): `zsc apply FILE` reads nothing before it writes,
+/// so it never asked the server what it supports and sent PATCH to a server without it (501).
+#[test]
+fn a_saved_plan_applied_to_a_server_without_patch_writes_with_put() {
+    let env = server(
+        Dialect::Scim,
+        Faults {
+            no_patch: true,
+            put_clears_omitted: true,
+            ..Faults::default()
+        },
+    );
+    env.config("users:\n  - user_name: a@example.com\n  - user_name: b@example.com\ngroups:\n  - name: G\n    members: [a@example.com]\n");
+    env.zsc(&["apply", "--auto-approve"]).success();
+    env.config("users:\n  - user_name: a@example.com\n    display_name: Ann\n  - user_name: b@example.com\ngroups:\n  - name: H\n    renamed_from: G\n    members: [b@example.com]\n");
+    env.zsc(&["plan", "-o", "plan.json"]).success();
+    env.emulator().clear_request_log();
+    env.zsc(&["apply", "plan.json"])
+        .success()
+        .stdout_has("Apply complete!");
+    let methods: Vec<String> = env
+        .emulator()
+        .request_log()
+        .into_iter()
+        .map(|r| r.method)
+        .collect();
+    assert!(!methods.iter().any(|m| m == "PATCH"), "{methods:?}");
+    assert_eq!(
+        env.live_user("a@example.com")
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("Ann")
+    );
+    assert_eq!(env.members_of("H"), ["b@example.com"]);
+    env.zsc(&["plan"]).success().stdout_has("No changes.");
+}

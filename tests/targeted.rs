@@ -229,6 +229,7 @@ fn a_change_to_an_object_not_read_is_read_before_it_is_planned() {
         &env.path("zsc.yaml"),
         &zsc::config::LoadOptions {
             check_tokens: false,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -73,6 +73,10 @@ pub struct ApplyOptions {
     /// When this apply runs (RFC 3339, UTC): state records it with what the apply wrote, so
     /// that a later plan can tell a value the server did not keep.
     pub now: String,
+    /// Look each group's name up before creating it: the plan did not read the tenant just
+    /// before (a saved plan, or `--refresh=false`), and a server that accepts a second group of
+    /// a name would otherwise get one when someone created it meanwhile.
+    pub look_up_creates: bool,
 }
 
 /// The result of an apply: one outcome per change, in plan order.
@@ -111,14 +115,8 @@ pub async fn apply(
     let started = Instant::now();
     let graph = DependencyGraph::build(plan)?;
     progress.started(plan.changes.len());
-    let mut scheduler = schedule::Scheduler::new(
-        plan,
-        clients,
-        graph.dependencies(),
-        progress,
-        options.parallelism,
-        options.now.as_str().into(),
-    );
+    let mut scheduler =
+        schedule::Scheduler::new(plan, clients, graph.dependencies(), progress, options);
     scheduler.run(state, recorder, interrupt).await;
     Ok(ApplyReport {
         outcomes: std::mem::take(&mut scheduler.outcomes)

@@ -27,6 +27,8 @@ pub(super) struct Scheduler<'a> {
     pub progress: Arc<dyn Progress>,
     pub parallelism: usize,
     pub now: Arc<str>,
+    /// See [`super::ApplyOptions::look_up_creates`].
+    look_up_creates: bool,
     ids: IdMap,
     ready: Vec<usize>,
     running: JoinSet<(usize, StepResult)>,
@@ -40,8 +42,7 @@ impl<'a> Scheduler<'a> {
         clients: &'a HashMap<String, ScimClient>,
         change_deps: Vec<Vec<usize>>,
         progress: Arc<dyn Progress>,
-        parallelism: usize,
-        now: Arc<str>,
+        options: &super::ApplyOptions,
     ) -> Self {
         let steps = Steps::new(plan, &change_deps);
         let mut ready = steps.initially_ready();
@@ -53,8 +54,9 @@ impl<'a> Scheduler<'a> {
             steps,
             change_deps,
             progress,
-            parallelism: parallelism.max(1),
-            now,
+            parallelism: options.parallelism.max(1),
+            now: options.now.as_str().into(),
+            look_up_creates: options.look_up_creates,
             ids: IdMap::default(),
             ready,
             running: JoinSet::new(),
@@ -124,6 +126,7 @@ impl<'a> Scheduler<'a> {
                 &self.outcomes,
                 &self.change_deps,
                 &self.ids,
+                self.look_up_creates,
             ) {
                 Prepared::Skip(reason) => {
                     for c in step.changes.clone() {

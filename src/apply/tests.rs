@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::*;
 use crate::dialect::Dialect;
 use crate::emulator::{self, EmulatorHandle, EmulatorOptions};
-use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Origin, RemoveUserAction, UserAttrs};
+use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Origin, RemoveUserAction};
 use crate::plan::{Action, PlanMeta, TenantInput};
 use crate::scim::{ClientOptions, Expected};
 use crate::secret::Secret;
@@ -37,14 +37,7 @@ async fn tenant(options: EmulatorOptions) -> Tenant {
 }
 
 fn user(name: &str) -> DesiredUser {
-    DesiredUser {
-        user_name: name.to_owned(),
-        renamed_from: None,
-        attrs: UserAttrs::default(),
-        active: true,
-        protect: false,
-        origin: Origin::default(),
-    }
+    DesiredUser::new(name)
 }
 
 fn group(name: &str, members: &[&str]) -> DesiredGroup {
@@ -54,6 +47,7 @@ fn group(name: &str, members: &[&str]) -> DesiredGroup {
         members: members.iter().map(|m| (*m).to_owned()).collect(),
         protect: false,
         origin: Origin::default(),
+        ..DesiredGroup::default()
     }
 }
 
@@ -117,6 +111,7 @@ async fn run(
         &ApplyOptions {
             parallelism: 4,
             now: "2026-11-30T00:00:00Z".into(),
+            look_up_creates: false,
         },
         Arc::new(Silent),
         rx,

@@ -89,6 +89,8 @@ struct CreateGroupTask {
     name: String,
     protect: bool,
     members: Vec<(usize, MemberRef)>,
+    /// Adopt a group of the name if one exists already (see `ApplyOptions::look_up_creates`).
+    look_up_first: bool,
 }
 
 /// Adopt, rename or update, by id: renamed when `before_name` differs from `live_name`;
@@ -141,6 +143,7 @@ pub(super) fn prepare(
     outcomes: &[Option<Outcome>],
     change_deps: &[Vec<usize>],
     ids: &IdMap,
+    look_up_creates: bool,
 ) -> Prepared {
     let tenant = step.tenant.clone();
     let user_id = |c: &Change| -> Option<String> {
@@ -183,7 +186,7 @@ pub(super) fn prepare(
                             }
                         }
                     }
-                    group_task(*c, change, members)
+                    group_task(*c, change, members, look_up_creates)
                 }
             }
         }
@@ -283,7 +286,12 @@ fn delete_task(c: usize, change: &Change) -> Task {
     })
 }
 
-fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Task {
+fn group_task(
+    c: usize,
+    change: &Change,
+    members: Vec<(usize, MemberRef)>,
+    look_up_first: bool,
+) -> Task {
     let after = change.after.clone().unwrap_or_default();
     let before = change.before.clone().unwrap_or_default();
     let id = change.id.clone().unwrap_or_default();
@@ -293,6 +301,7 @@ fn group_task(c: usize, change: &Change, members: Vec<(usize, MemberRef)>) -> Ta
             name: change.name.clone(),
             protect: after.protect.unwrap_or(false),
             members,
+            look_up_first,
         }),
         Action::Delete => delete_task(c, change),
         _ => Task::KeepGroup(KeepGroupTask {
@@ -469,10 +478,11 @@ impl CreateGroupTask {
             name,
             protect,
             members,
+            look_up_first,
         } = self;
 
         let refs: Vec<MemberRef> = members.iter().map(|(_, m)| m.clone()).collect();
-        match client.create_group(&name, &refs).await {
+        match client.create_group(&name, &refs, look_up_first).await {
             Ok(created) => {
                 let group = created.value;
                 r.created_groups

@@ -56,6 +56,57 @@ pub struct GlobalArgs {
     /// default when stderr is not a terminal, as in CI).
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// How long to wait for the state lock when another run holds it (`30s`, `5m`, `1h`),
+    /// retrying with backoff [default: 0s: fail at once, naming the holder].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, env = "ZSC_LOCK_TIMEOUT")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Set a key of the configuration's `backend:` (repeatable): `bucket=acme-zsc`,
+    /// `kind=http`, `password=env:CI_JOB_TOKEN`. `ZSC_BACKEND_<KEY>` variables do the same.
+    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE")]
+    pub backend_config: Vec<String>,
+}
+
+/// A duration as people write it: `0`, `500ms`, `30s`, `5m`, `1h`, or several (`1m30s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("expected a duration such as `30s` or `5m`".to_owned());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let unit_len = rest[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        if digits == 0 || unit_len == 0 {
+            return Err(format!(
+                "`{text}` is not a duration: write a number and a unit, such as `30s`, `5m` or `1h`"
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}` is too large a duration"))?;
+        let unit = &rest[digits..digits + unit_len];
+        let part = match unit {
+            "ms" => std::time::Duration::from_millis(n),
+            "s" => std::time::Duration::from_secs(n),
+            "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+            "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` in `{text}` (use `ms`, `s`, `m` or `h`)"
+                ))
+            }
+        };
+        total = total.saturating_add(part);
+        rest = &rest[digits + unit_len..];
+    }
+    Ok(total)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -172,6 +223,43 @@ impl GuardArgs {
     }
 }
 
+/// Which access the plan grants: as of when, and whether it may take any away.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Plan as of this moment instead of now: an RFC 3339 time (`2027-04-01T09:00:00Z`) or a
+    /// date (its start, UTC). Access whose `until:` has passed by then is removed.
+    #[arg(long, value_name = "TIME", value_parser = parse_moment, help_heading = "Access")]
+    pub at: Option<jiff::Timestamp>,
+    /// Emergency additive mode: only creates, updates and additions; no disable, delete or
+    /// member removal. The plan says how many changes it left out.
+    #[arg(long, help_heading = "Access")]
+    pub skip_removals: bool,
+}
+
+impl AccessArgs {
+    pub fn settings(&self) -> crate::ops::AccessSettings {
+        crate::ops::AccessSettings {
+            at: self.at,
+            skip_removals: self.skip_removals,
+        }
+    }
+}
+
+/// `--at`: an RFC 3339 time, or a date meaning its first moment in UTC.
+fn parse_moment(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return jiff::tz::Offset::UTC
+            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| e.to_string());
+    }
+    text.parse::<jiff::Timestamp>().map_err(|_| {
+        format!(
+            "`{text}` is neither a date (`2027-04-01`) nor an RFC 3339 time \
+             (`2027-04-01T09:00:00Z`)"
+        )
+    })
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Save the plan to this file, for `zsc apply FILE`.
@@ -195,6 +283,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub guards: GuardArgs,
     #[command(flatten)]
+    pub access: AccessArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
 }
 
@@ -214,6 +304,8 @@ pub struct ApplyArgs {
     pub refresh: Option<RefreshArg>,
     #[command(flatten)]
     pub guards: GuardArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }
@@ -318,10 +410,41 @@ pub enum StateCommand {
         #[arg(value_name = "ADDR", required = true)]
         addresses: Vec<String>,
     },
-    /// Show who holds the state lock and release it if its holder is gone.
+    /// Show who holds the state lock and release it if its holder is gone (or ID names it).
     Unlock {
+        /// The lock id to release, as the error naming the holder shows it (for a remote
+        /// backend's lock left by a cancelled CI job).
+        #[arg(value_name = "ID")]
+        id: Option<String>,
         /// Release the lock even though its holder still holds it (it runs on another machine
         /// sharing this file system, or the file system keeps locks of dead processes).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the stored state as the backend holds it.
+    Pull,
+    /// Replace the stored state with FILE: refused for another lineage, a lower serial, or the
+    /// same serial with different content, unless --force.
+    Push {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace it even against those rules (still never over a state that changes while
+        /// this runs).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy the state into the configured backend from where it was (the local state file by
+    /// default); the old copy is left as it was.
+    Migrate {
+        /// The local state file to take the state from [default: .zsc/state.json beside the
+        /// configuration].
+        #[arg(long, value_name = "FILE", conflicts_with = "from_backend_config")]
+        from: Option<PathBuf>,
+        /// The backend to take the state from, key by key, with its `kind` (repeatable):
+        /// `--from-backend-config kind=http --from-backend-config address=https://...`.
+        #[arg(long = "from-backend-config", value_name = "KEY=VALUE")]
+        from_backend_config: Vec<String>,
+        /// Overwrite a state of another lineage or a higher serial in the destination.
         #[arg(long)]
         force: bool,
     },
@@ -392,5 +515,25 @@ impl ValueEnum for crate::emulator::Quirk {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.name()).help(self.help()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "5", "m", "5d", "1.5m", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 }

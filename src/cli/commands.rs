@@ -8,14 +8,16 @@ use clap::CommandFactory;
 use tokio::sync::watch;
 
 use crate::apply::Progress;
+use crate::config::{self, BackendOverride};
 use crate::error::Error;
 use crate::ops::apply::{ApplyHooks, ApplySettings};
 use crate::ops::import::ImportSettings;
 use crate::ops::plan::PlanSettings;
-use crate::ops::state::{Record, Unlocked};
-use crate::ops::{self, Workspace};
+use crate::ops::state::{MigrateFrom, Record, Unlocked};
+use crate::ops::{self, BackendSettings, Workspace};
 use crate::plan::Plan;
 use crate::render::{self, Tone};
+use crate::state::backend::Pushed;
 
 use super::args::{
     ApplyArgs, Cli, Command, DoctorArgs, EmulatorArgs, Format, ImportArgs, PlanArgs, StateCommand,
@@ -47,8 +49,8 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
             }
             None => {
                 let ws = workspace(cli, out)?;
-                let state = ops::state::list(&ws.store)?;
-                out.print(&render::state::summary(&state, ws.store.path()));
+                let state = ops::state::list(&ws.store).await?;
+                out.print(&render::state::summary(&state, &ws.store.describe()));
                 Ok(ExitStatus::Success)
             }
         },
@@ -56,7 +58,7 @@ pub async fn dispatch(cli: &Cli, out: Output) -> Result<ExitStatus, Error> {
             out.print(&format!("zsc {}\n", env!("CARGO_PKG_VERSION")));
             Ok(ExitStatus::Success)
         }
-        Command::State(command) => state(cli, out, command),
+        Command::State(command) => state(cli, out, command).await,
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -84,10 +86,31 @@ fn reader(out: Output) -> Reading {
     Reading(Arc::new(ReadReporter::new(out.bars, out.quiet)))
 }
 
-/// The configuration and state store, with the configuration's warnings said.
+/// The configuration and state backend, with the configuration's warnings said.
 fn workspace(cli: &Cli, out: Output) -> Result<Workspace, Error> {
-    let ws = Workspace::load(&cli.global.config, cli.global.state.as_deref(), true)?;
+    let ws = load(cli, out, true)?;
     warn_about(&ws, out);
+    Ok(ws)
+}
+
+/// The configuration and state backend as the global flags say; `check_tokens`: whether every
+/// token must be available now.
+fn load(cli: &Cli, out: Output, check_tokens: bool) -> Result<Workspace, Error> {
+    let settings = BackendSettings {
+        overrides: backend_overrides(&cli.global.backend_config, "--backend-config")?,
+        lock_timeout: cli.global.lock_timeout.unwrap_or_default(),
+    };
+    let mut ws = Workspace::load_with(
+        &cli.global.config,
+        cli.global.state.as_deref(),
+        &settings,
+        check_tokens,
+    )?;
+    ws.lock_waiting = Box::new(move |holder| {
+        out.info(&format!(
+            "Waiting for the state lock, held by {holder} (up to --lock-timeout)..."
+        ));
+    });
     Ok(ws)
 }
 
@@ -113,8 +136,23 @@ async fn doctor(cli: &Cli, out: Output, args: &DoctorArgs) -> Result<ExitStatus,
     })
 }
 
+/// `KEY=VALUE` flags as backend overrides, each naming the flag that gave it.
+fn backend_overrides(given: &[String], flag: &str) -> Result<Vec<BackendOverride>, Error> {
+    given
+        .iter()
+        .map(|text| {
+            config::backend::parse_override(text)
+                .map(|mut o| {
+                    o.source = format!("{flag} {}", o.key);
+                    o
+                })
+                .map_err(|e| Error::Refusal(e.replace("--backend-config", flag)))
+        })
+        .collect()
+}
+
 fn validate(cli: &Cli, out: Output, args: &ValidateArgs) -> Result<ExitStatus, Error> {
-    let loaded = Workspace::load(&cli.global.config, cli.global.state.as_deref(), false);
+    let loaded = load(cli, out, false);
     if args.format == ValidateFormat::Json {
         let outcome = match &loaded {
             Ok(ws) => {
@@ -206,7 +244,7 @@ async fn plan(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Err
 
 async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
-    let state = ws.store.load()?.state;
+    let state = ws.store.load().await?.state;
     let (refresh, refresh_mode) = crate::cli::args::RefreshArg::resolve(args.refresh);
     let settings = PlanSettings {
         refresh,
@@ -214,6 +252,7 @@ async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitSta
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
         limits: ws.limits(&args.guards.flags()),
         accept_listing_gap: args.read.accept_listing_gap,
+        access: args.access.settings(),
     };
     let reading = reader(out);
     let planned = ops::plan::plan(
@@ -261,17 +300,17 @@ async fn plan_or_fail(cli: &Cli, out: Output, args: &PlanArgs) -> Result<ExitSta
 
 async fn apply(cli: &Cli, out: Output, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
-    let state = ws.store.load()?.state;
+    let state = ws.store.load().await?.state;
+    let (refresh, refresh_mode) = crate::cli::args::RefreshArg::resolve(args.refresh);
     let settings = ApplySettings {
         plan_file: args.plan_file.clone(),
         targets: ops::targets::resolve(&args.targets, &ws.config, &state)?,
+        refresh,
         // Apply reads everything unless told otherwise, whatever the tenant's `refresh:`.
-        refresh: crate::cli::args::RefreshArg::resolve(args.refresh).0,
-        refresh_mode: crate::cli::args::RefreshArg::resolve(args.refresh)
-            .1
-            .or(Some(crate::config::RefreshMode::Full)),
+        refresh_mode: refresh_mode.or(Some(crate::config::RefreshMode::Full)),
         limits: args.guards.flags(),
         read: args.read.settings(None),
+        access: args.access.settings(),
     };
     drop(state);
     let reading = reader(out);
@@ -447,26 +486,26 @@ async fn import(cli: &Cli, out: Output, args: &ImportArgs) -> Result<ExitStatus,
         Some(advice) => out.warn(advice),
         None => out.print(&format!(
             "Recorded them in state ({}); `zsc plan` now reports no changes for them.\n",
-            ws.store.path().display()
+            ws.store.describe()
         )),
     }
     Ok(ExitStatus::Success)
 }
 
-fn state(cli: &Cli, out: Output, command: &StateCommand) -> Result<ExitStatus, Error> {
+async fn state(cli: &Cli, out: Output, command: &StateCommand) -> Result<ExitStatus, Error> {
     let ws = workspace(cli, out)?;
     let store = &ws.store;
     match command {
-        StateCommand::List => out.print(&render::state::list(&ops::state::list(store)?)),
+        StateCommand::List => out.print(&render::state::list(&ops::state::list(store).await?)),
         StateCommand::Show { address } => {
-            let (tenant, record) = ops::state::show(store, address)?;
+            let (tenant, record) = ops::state::show(store, address).await?;
             out.print(&match record {
                 Record::User(u) => render::state::user(&tenant, &u),
                 Record::Group(g, t) => render::state::group(&tenant, &g, &t),
             });
         }
         StateCommand::Rm { addresses } => {
-            let removed = ops::state::rm(store, addresses)?;
+            let removed = ops::state::rm(&ws, addresses).await?;
             let mut text = String::new();
             for r in &removed {
                 text.push_str(&format!("Removed {r}\n"));
@@ -478,23 +517,75 @@ fn state(cli: &Cli, out: Output, command: &StateCommand) -> Result<ExitStatus, E
                 render::count(removed.len(), "object is", "objects are")
             ));
         }
-        StateCommand::Unlock { force } => match ops::state::unlock(store, *force)? {
-            Unlocked::Free(Some(info)) => out.print(&format!(
-                "Released the lock left by {info}, which no longer holds it.\n"
-            )),
-            Unlocked::Free(None) => out.print("The state is not locked.\n"),
-            Unlocked::Forced(info) => {
-                match info {
-                    Some(info) => out.print(&format!("Force-released the lock held by {info}.\n")),
-                    None => {
-                        out.print("Force-released the lock (its holder left no information).\n")
-                    }
+        StateCommand::Unlock { id, force } => {
+            match ops::state::unlock(store, id.as_deref(), *force).await? {
+                Unlocked::Free(Some(info)) => out.print(&format!(
+                    "Released the lock left by {info}, which no longer holds it.\n"
+                )),
+                Unlocked::Free(None) => out.print("The state is not locked.\n"),
+                Unlocked::Released(info) => {
+                    out.print(&format!("Released the lock held by {info}.\n"));
                 }
-                out.warn(
-                    "if that process is still running, it can still write the state: stop it first",
-                );
+                Unlocked::Forced(info) => {
+                    match info {
+                        Some(info) => {
+                            out.print(&format!("Force-released the lock held by {info}.\n"));
+                        }
+                        None => {
+                            out.print("Force-released the lock (its holder left no information).\n")
+                        }
+                    }
+                    out.warn(
+                        "if that process is still running, it can still write the state: stop it first",
+                    );
+                }
             }
+        }
+        StateCommand::Pull => match ops::state::pull(store).await? {
+            Some(bytes) => out.print(&String::from_utf8_lossy(&bytes)),
+            None => out.info(&format!("The {} holds no state yet.", store.describe())),
         },
+        StateCommand::Push { file, force } => match ops::state::push(&ws, file, *force).await? {
+            Pushed::Same => out.print(&format!(
+                "The {} holds this state already; nothing was written.\n",
+                store.describe()
+            )),
+            Pushed::Written { serial } => out.print(&format!(
+                "Pushed {} (serial {serial}) to the {}.\n",
+                file.display(),
+                store.describe()
+            )),
+        },
+        StateCommand::Migrate {
+            from,
+            from_backend_config,
+            force,
+        } => {
+            let from = if from_backend_config.is_empty() {
+                MigrateFrom::File(from.clone())
+            } else {
+                MigrateFrom::Backend(backend_overrides(
+                    from_backend_config,
+                    "--from-backend-config",
+                )?)
+            };
+            let migrated = ops::state::migrate(&ws, &from, *force).await?;
+            if migrated.already {
+                out.print(&format!(
+                    "The {} holds this state already (lineage {}, serial {}).\n",
+                    migrated.to, migrated.lineage, migrated.serial
+                ));
+            } else {
+                out.print(&format!(
+                    "Migrated the state (lineage {}, serial {}) from the {} to the {}.\n",
+                    migrated.lineage, migrated.serial, migrated.from, migrated.to
+                ));
+            }
+            out.info(&format!(
+                "The {} was left as it was; remove it once you no longer need it.",
+                migrated.from
+            ));
+        }
     }
     Ok(ExitStatus::Success)
 }

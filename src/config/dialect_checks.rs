@@ -170,6 +170,7 @@ mod tests {
             &path,
             &crate::config::LoadOptions {
                 check_tokens: false,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("{e}"))

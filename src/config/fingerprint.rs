@@ -17,7 +17,7 @@ use crate::model::{DesiredGroup, DesiredUser, RemoveUserAction, UserAttrs};
 use super::{Config, TenantKind, TokenSource};
 
 /// Bump when the canonical form changes, so old plans are seen as stale rather than equal.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Serialize)]
 struct Canonical<'a> {
@@ -38,6 +38,7 @@ struct Tenant<'a> {
     parallelism: Option<usize>,
     page_size: Option<usize>,
     allowed_domains: &'a [String],
+    renamed_from: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +57,8 @@ struct Desired<'a> {
 #[derive(Serialize)]
 struct User<'a> {
     user_name: &'a str,
+    renamed_from: Option<&'a str>,
+    until: Option<String>,
     attrs: &'a UserAttrs,
     active: bool,
     protect: bool,
@@ -66,6 +69,7 @@ struct Group<'a> {
     name: &'a str,
     renamed_from: Option<&'a str>,
     members: &'a [String],
+    until: Vec<(u32, String)>,
     protect: bool,
 }
 
@@ -73,6 +77,8 @@ impl<'a> From<&'a DesiredUser> for User<'a> {
     fn from(u: &'a DesiredUser) -> Self {
         User {
             user_name: &u.user_name,
+            renamed_from: u.renamed_from.as_deref(),
+            until: u.until.map(|t| t.at.to_string()),
             attrs: &u.attrs,
             active: u.active,
             protect: u.protect,
@@ -86,6 +92,11 @@ impl<'a> From<&'a DesiredGroup> for Group<'a> {
             name: &g.name,
             renamed_from: g.renamed_from.as_deref(),
             members: &g.members,
+            until: g
+                .until
+                .iter()
+                .map(|(i, t)| (*i, t.at.to_string()))
+                .collect(),
             protect: g.protect,
         }
     }
@@ -127,6 +138,7 @@ pub(crate) fn fingerprint(config: &Config) -> String {
                 parallelism: t.parallelism,
                 page_size: t.page_size,
                 allowed_domains: &t.allowed_domains,
+                renamed_from: t.renamed_from.as_deref(),
             })
             .collect(),
         defaults: Defaults {

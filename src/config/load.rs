@@ -133,7 +133,11 @@ impl<'o> Loader<'o> {
             }
         };
 
-        let mut validator = Validator::new(&self.base, self.options.check_tokens);
+        let mut validator = Validator::new(
+            &self.base,
+            self.options.check_tokens,
+            &self.options.backend_overrides,
+        );
         validator.add_file(display);
         let patterns = validator.main_file(&mut self.sink, root);
         self.include(&mut validator, &patterns);
@@ -142,7 +146,7 @@ impl<'o> Loader<'o> {
         if !self.sink.problems.is_empty() {
             return Err(self.into_error());
         }
-        let Some((tenants, defaults, desired)) = result else {
+        let Some((tenants, defaults, desired, notes, backend)) = result else {
             // Validation produced nothing without saying why: a bug, but not a panic.
             self.sink.error(
                 0,
@@ -163,6 +167,8 @@ impl<'o> Loader<'o> {
             tenants,
             defaults,
             desired,
+            notes,
+            backend,
         })
     }
 

@@ -14,6 +14,7 @@
 //! This module never talks to the network and never prints; secrets are only read to check that
 //! they exist, and are dropped straight away ([`TokenSource::resolve`] reads them for real).
 
+pub mod backend;
 mod check;
 mod diagnostic;
 pub mod dialect_checks;
@@ -26,6 +27,8 @@ mod validate;
 pub mod write;
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -36,6 +39,7 @@ use crate::dialect::Dialect;
 use crate::model::{DesiredTenant, Origin, RemoveUserAction};
 use crate::secret::Secret;
 
+pub use backend::{BackendConfig, BackendOverride, HttpBackendConfig, S3BackendConfig};
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use dialect_checks::Warning;
 pub use read_policy::{MembershipSource, ReadPolicy, RefreshMode};
@@ -59,8 +63,13 @@ pub struct Config {
     pub tenants: BTreeMap<String, TenantConfig>,
     pub defaults: Defaults,
     /// One entry per tenant (possibly empty), after `tenants:` scoping. Users and groups are
-    /// sorted by [`crate::model::name_key`]; members are deduplicated, in declared order.
+    /// sorted by [`crate::model::name_key`]; each group's members are deduplicated and
+    /// in that order too, however they were declared or matched.
     pub desired: BTreeMap<String, DesiredTenant>,
+    /// What validation found allowed but probably a mistake (a rule that matches no one).
+    pub notes: Vec<dialect_checks::Warning>,
+    /// Where the state is kept (`backend:`, with its overrides).
+    pub backend: BackendConfig,
 }
 
 impl Config {
@@ -238,6 +247,8 @@ pub struct Defaults {
     pub max_destroy: usize,
     /// ... or more than this percentage of a tenant's managed objects.
     pub max_destroy_percent: f64,
+    /// Plans list the access that ends within this many days.
+    pub expiry_notice_days: u32,
 }
 
 impl Default for Defaults {
@@ -246,6 +257,7 @@ impl Default for Defaults {
             remove_user_action: RemoveUserAction::Disable,
             max_destroy: 20,
             max_destroy_percent: 25.0,
+            expiry_notice_days: 14,
         }
     }
 }
@@ -257,12 +269,40 @@ pub struct LoadOptions {
     /// (default true). Turn off to validate a configuration where the secrets are not
     /// available (a pull request from a fork, say).
     pub check_tokens: bool,
+    /// `--backend-config KEY=VALUE` and `ZSC_BACKEND_<KEY>`, merged over `backend:`.
+    pub backend_overrides: Vec<BackendOverride>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { check_tokens: true }
+        LoadOptions {
+            check_tokens: true,
+            backend_overrides: Vec::new(),
+        }
     }
+}
+
+/// The backend `overrides` describe on their own, with no configuration file: for
+/// `zsc state migrate --from-backend-config KEY=VALUE...`. A relative password file is
+/// resolved against `base`.
+pub fn backend_from_overrides(
+    overrides: &[BackendOverride],
+    base: &Path,
+) -> Result<BackendConfig, ConfigError> {
+    validate::backend_from_overrides(overrides, base).map_err(|messages| {
+        ConfigError::Invalid(
+            messages
+                .into_iter()
+                .map(|message| Diagnostic {
+                    file: "--from-backend-config".to_owned(),
+                    line: 0,
+                    column: 0,
+                    message,
+                    snippet: None,
+                })
+                .collect(),
+        )
+    })
 }
 
 /// Load and validate the configuration at `path` and everything it includes.

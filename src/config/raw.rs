@@ -512,6 +512,8 @@ pub(crate) struct Root {
     pub include: Option<(Spot, At<Node>)>,
     pub users: Option<(Spot, At<RecordList<UserSchema>>)>,
     pub groups: Option<(Spot, At<RecordList<GroupSchema>>)>,
+    /// `backend:` stays an untyped map: which keys it takes depends on its `kind`.
+    pub backend: Option<(Spot, At<Node>)>,
     pub unknown: Vec<At<String>>,
     pub duplicates: Vec<At<&'static str>>,
     /// The document was not a mapping: what it was.
@@ -526,6 +528,7 @@ impl Root {
             2 => self.include.is_some(),
             3 => self.users.is_some(),
             4 => self.groups.is_some(),
+            5 => self.backend.is_some(),
             _ => false,
         }
     }
@@ -564,6 +567,7 @@ impl<'de> Visitor<'de> for RootVisitor {
                 Key::Known(2, _) => root.include = Some((at, map.next_value()?)),
                 Key::Known(3, _) => root.users = Some((at, map.next_value()?)),
                 Key::Known(4, _) => root.groups = Some((at, map.next_value()?)),
+                Key::Known(5, _) => root.backend = Some((at, map.next_value()?)),
                 Key::Known(..) => {
                     return Err(de::Error::custom("internal error: root field table"));
                 }
@@ -606,7 +610,7 @@ macro_rules! schema {
 schema!(
     RootSchema,
     "the configuration",
-    ["tenants", "defaults", "include", "users", "groups"]
+    ["tenants", "defaults", "include", "users", "groups", "backend"]
 );
 schema!(
     TenantSchema,
@@ -630,7 +634,12 @@ schema!(
 schema!(
     DefaultsSchema,
     "defaults",
-    ["remove_user_action", "max_destroy", "max_destroy_percent"]
+    [
+        "remove_user_action",
+        "max_destroy",
+        "max_destroy_percent",
+        "expiry_notice_days",
+    ]
 );
 schema!(
     UserSchema,
@@ -648,10 +657,20 @@ schema!(
         "tenants",
         "groups",
         "protect",
+        "until",
     ]
 );
 schema!(
     GroupSchema,
     "group",
-    ["name", "renamed_from", "members", "tenants", "protect"]
+    [
+        "name",
+        "renamed_from",
+        "members",
+        "tenants",
+        "protect",
+        "members_from",
+        "exclude",
+        "include_groups",
+    ]
 );

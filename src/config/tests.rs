@@ -11,11 +11,12 @@ use crate::model::RemoveUserAction;
 fn no_tokens() -> LoadOptions {
     LoadOptions {
         check_tokens: false,
+        ..LoadOptions::default()
     }
 }
 
 /// A scratch directory under the target dir, emptied first.
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("config-tests")
@@ -114,10 +115,10 @@ fn full_example_loads() {
         user_names(&config, "zpa-prod"),
         ["alice@example.com", "Bob@example.com"]
     );
-    // Memberships from both sides, deduplicated, in declared order (group's list first).
+    // Memberships from both sides, deduplicated, in name order (as users are).
     assert_eq!(
         members(&config, "zia-prod", "Accounting"),
-        ["jsmith@example.com", "alice@example.com"]
+        ["alice@example.com", "jsmith@example.com"]
     );
     // Bob is in Engineering on both tenants; jsmith is not in zpa-prod, so not a member there.
     assert_eq!(
@@ -482,7 +483,7 @@ fn json_includes_load_like_yaml() {
     );
     assert_eq!(
         members(&config, "demo", "Team"),
-        ["b@example.com", "a@example.com"]
+        ["a@example.com", "b@example.com"]
     );
     let a = &config.desired["demo"].users[0];
     assert_eq!(a.origin.line, 1, "{:?}", a.origin);

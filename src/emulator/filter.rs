@@ -105,7 +105,16 @@ mod tests {
         assert!(parse_eq(r#"userName eq "a" and id eq "b""#).is_err());
         assert!(parse_eq("userName").is_err());
         assert!(parse_eq(r#"userName eq a"#).is_err());
-        assert!(parse_eq(r#"meta.lastModified gt "2020-01-01""#).is_err());
+        assert!(parse_eq(r#"userName gt "a""#).is_err());
+        assert!(parse_eq(r#"meta.lastModified ge "2020-01-01""#).is_err());
+    }
+
+    #[test]
+    fn last_modified_may_be_compared_greater() {
+        let f = parse_eq(r#"meta.lastModified gt "2020-01-01T00:00:00Z""#).unwrap();
+        assert!(f.greater);
+        assert_eq!(f.attr, "meta.lastmodified");
+        assert!(!parse_eq(r#"userName eq "a""#).unwrap().greater);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `zsc apply`: fold what an interrupted apply recorded, plan (or read a saved plan and check
 //! it is still fresh), guard, ask, execute through the clients while journaling every completed
-//! change, and commit the state.
+//! change (and, with a remote backend, pushing the state periodically: `push.rs`), and commit
+//! the state. All of it under the state lock.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +12,10 @@ use crate::apply::{self as executor, ApplyOptions, ApplyReport, Progress, Record
 use crate::error::Error;
 use crate::plan::file::{check_fresh, Current};
 use crate::plan::{Address, Plan};
-use crate::state::{Journal, StateOp};
+use crate::state::{Backend, Journal, StateOp};
 
 use super::plan::{compute, guard, plan_file_error, PlanSettings};
+use super::push::{push_interval, push_periodically, PushingRecorder};
 use super::tenants::Tenants;
 use super::{LimitFlags, ReadSettings, Workspace};
 
@@ -28,6 +30,8 @@ pub struct ApplySettings {
     pub refresh_mode: Option<crate::config::RefreshMode>,
     pub limits: LimitFlags,
     pub read: ReadSettings,
+    /// `--at` (planning only) and `--skip-removals` (a saved plan too).
+    pub access: super::AccessSettings,
 }
 
 /// What the command line gives an apply: how to show the plan, ask, report progress and
@@ -91,24 +95,26 @@ pub async fn apply(
     settings: &ApplySettings,
     hooks: &dyn ApplyHooks,
 ) -> Result<Applied, Error> {
-    let store = &ws.store;
-    let _lock = store.lock("apply")?;
-    let loaded = store.load()?;
-    let mut state = loaded.state;
-    if loaded.replayed > 0 || store.has_journal() {
-        // An earlier apply was cut off: fold what it recorded (or the empty journal it left)
-        // before doing anything.
-        store.commit(&mut state)?;
-        if loaded.replayed > 0 {
-            hooks.recovered(loaded.replayed);
+    ws.locked("apply", async {
+        let store = &ws.store;
+        let loaded = store.load().await?;
+        let mut state = loaded.state;
+        if loaded.replayed > 0 || store.has_journal() {
+            // An earlier apply was cut off: fold what it recorded (or the empty journal it
+            // left) before doing anything.
+            store.commit(&mut state).await?;
+            if loaded.replayed > 0 {
+                hooks.recovered(loaded.replayed);
+            }
         }
-    }
-    let tenants = Tenants::connect(&ws.config, &settings.read).await?;
-    let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
-    let shutdown = tenants.shutdown().await;
-    let applied = result?;
-    shutdown?;
-    Ok(applied)
+        let tenants = Tenants::connect(&ws.config, &settings.read).await?;
+        let result = run(ws, settings, hooks, (&mut state, loaded.existed), &tenants).await;
+        let shutdown = tenants.shutdown().await;
+        let applied = result?;
+        shutdown?;
+        Ok(applied)
+    })
+    .await
 }
 
 async fn run(
@@ -122,6 +128,12 @@ async fn run(
     let read_at = crate::state::now();
     let (plan, from_file) = match &settings.plan_file {
         Some(path) => {
+            if settings.access.at.is_some() {
+                return Err(Error::Refusal(format!(
+                    "--at applies when planning; {} was planned already (as of its own time)",
+                    path.display()
+                )));
+            }
             let mut plan = super::plan::read(path)?;
             let current = Current {
                 lineage: &state.lineage,
@@ -137,6 +149,9 @@ async fn run(
                 state.lineage = plan.lineage.clone();
             }
             plan.retain_targets(&settings.targets);
+            if settings.access.skip_removals {
+                plan.skip_removals();
+            }
             // The plan was made with renamed tenants' records under their new keys.
             super::tenant_keys::follow_renames(state, &ws.config);
             (plan, true)
@@ -148,6 +163,7 @@ async fn run(
                 targets: settings.targets.clone(),
                 limits: ws.limits(&settings.limits),
                 accept_listing_gap: settings.read.accept_listing_gap,
+                access: settings.access,
             };
             let (plan, mut refreshed) = compute(ws, state.clone(), tenants, &plan_settings).await?;
             super::plan::record_agreement(
@@ -161,7 +177,7 @@ async fn run(
             // refused: a tenant whose objects vanished must not forget them.
             guard(&plan, plan_settings.limits)?;
             super::tenant_keys::record_servers(&mut refreshed, &ws.config);
-            store.commit(&mut refreshed)?;
+            store.commit(&mut refreshed).await?;
             *state = refreshed;
             (plan, false)
         }
@@ -184,29 +200,62 @@ async fn run(
     }
 
     let journal = store.open_journal(state)?;
-    let mut recorder = JournalRecorder { journal };
-    let report = executor::apply(
-        &plan,
-        &tenants.clients,
-        state,
-        &mut recorder,
-        &ApplyOptions {
-            parallelism: tenants.step_limit(),
-            now: crate::state::now(),
-        },
-        hooks.progress(),
-        hooks.interrupt(),
-    )
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    let done = |i: usize| report.outcomes.get(i).is_some_and(|o| o.is_done());
-    let adopted = |i: usize| matches!(report.outcomes.get(i), Some(executor::Outcome::Adopted));
-    let fresh = (!from_file).then_some(read_at.as_str());
-    super::targeted::count_applied(state, &plan, fresh, &done, &adopted);
-    super::targeted::stamp_applied(state, &ws.config, &plan, &done);
-    super::tenant_keys::record_servers(state, &ws.config);
-    store.commit(state)?;
+    let options = ApplyOptions {
+        parallelism: tenants.step_limit(),
+        now: crate::state::now(),
+        // Live was not read just before (a saved plan, or `--refresh=false`): a group of the
+        // name may have appeared since.
+        look_up_creates: from_file || !plan.refreshed,
+    };
+    // Every completed change is journaled; with a remote backend the state is also pushed
+    // every few seconds while the apply runs.
+    let (mut recorder, pushing): (Box<dyn Recorder + Send>, _) = match store {
+        Backend::Local(_) => (Box::new(JournalRecorder { journal }), None),
+        Backend::Remote(remote) => {
+            let recorder = PushingRecorder::new(state, journal);
+            let shared = recorder.shared();
+            (Box::new(recorder), Some((remote, shared)))
+        }
+    };
+    let (done, finished) = watch::channel(false);
+    let execute = async {
+        let report = executor::apply(
+            &plan,
+            &tenants.clients,
+            state,
+            &mut *recorder,
+            &options,
+            hooks.progress(),
+            hooks.interrupt(),
+        )
+        .await;
+        let _ = done.send(true);
+        report
+    };
+    let executed = match &pushing {
+        None => execute.await,
+        Some((remote, shared)) => {
+            tokio::join!(
+                execute,
+                push_periodically(remote, shared, push_interval(), finished)
+            )
+            .0
+        }
+    };
     drop(recorder);
+    if let Ok(report) = &executed {
+        // What a targeted refresh trusts next time: the counts as zsc's own creates and
+        // deletes left them, and the objects now as declared.
+        let is_done = |i: usize| report.outcomes.get(i).is_some_and(|o| o.is_done());
+        let adopted = |i: usize| matches!(report.outcomes.get(i), Some(executor::Outcome::Adopted));
+        let fresh = (!from_file).then_some(read_at.as_str());
+        super::targeted::count_applied(state, &plan, fresh, &is_done, &adopted);
+        super::targeted::stamp_applied(state, &ws.config, &plan, &is_done);
+    }
+    // The last write: everything, with the journal folded away.
+    super::tenant_keys::record_servers(state, &ws.config);
+    store.commit(state).await?;
+    let report = executed.map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Applied {
         plan,
         report: Some(report),

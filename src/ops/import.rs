@@ -82,9 +82,23 @@ pub async fn import(
         )));
     }
 
+    ws.locked(
+        "import",
+        import_locked(ws, settings, config_path, selected, path),
+    )
+    .await
+}
+
+async fn import_locked(
+    ws: &Workspace,
+    settings: &ImportSettings,
+    config_path: &Path,
+    selected: Vec<String>,
+    path: PathBuf,
+) -> Result<ImportReport, Error> {
+    let config = &ws.config;
     let store = &ws.store;
-    let _lock = store.lock("import")?;
-    let mut state = store.load()?.state;
+    let mut state = store.load().await?.state;
 
     let tenants = Tenants::connect(config, &settings.read).await?;
     let live = tenants.read(&selected, |_| Expected::default()).await;
@@ -126,7 +140,7 @@ pub async fn import(
         report.not_included = Some(not_included_advice(config, &path));
     }
     // Also folds a journal an interrupted apply left.
-    store.commit(&mut state)?;
+    store.commit(&mut state).await?;
     Ok(report)
 }
 

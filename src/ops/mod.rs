@@ -6,14 +6,15 @@
 //! Errors are [`crate::Error`]s that know their exit code.
 //!
 //! What this layer must not do: parse flags or print. It talks to tenants only through
-//! [`crate::scim`] (via [`tenants::Tenants`]), writes state only through
-//! [`crate::state::StateStore`] and other files only through [`crate::fsx`]; the planner and
-//! the views it calls are pure.
+//! [`crate::scim`] (via [`tenants::Tenants`]), writes state only through the configured
+//! [`crate::state::Backend`] (under its lock: [`Workspace::locked`]) and other files only
+//! through [`crate::fsx`]; the planner and the views it calls are pure.
 
 pub mod apply;
 pub mod doctor;
 pub mod import;
 pub mod plan;
+mod push;
 pub mod refresh;
 pub mod state;
 pub mod targeted;
@@ -21,44 +22,118 @@ pub mod targets;
 pub mod tenant_keys;
 pub mod tenants;
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::config::{self, Config};
+use crate::config::{self, BackendOverride, Config, LoadOptions};
 use crate::error::Error;
 use crate::plan::Limits;
-use crate::state::StateStore;
+use crate::state::{Backend, LockWait};
 
-/// The configuration a command works with, and the state store beside it.
+/// The configuration a command works with, and the backend that keeps its state.
 pub struct Workspace {
     pub config: Config,
-    pub store: StateStore,
+    /// Where the state is kept: the local file, or the configuration's `backend:`.
+    pub store: Backend,
     /// What the configuration asks that its tenants' dialects may not do (not errors).
     pub warnings: Vec<config::dialect_checks::Warning>,
+    /// How long a command waits for a state lock another run holds.
+    pub lock_timeout: Duration,
+    /// Told the holder's description when a command starts waiting for a lock.
+    pub lock_waiting: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Where the state is kept and how its lock is waited for, resolved from the flags.
+#[derive(Clone, Debug, Default)]
+pub struct BackendSettings {
+    /// `--backend-config KEY=VALUE`, parsed; `ZSC_BACKEND_<KEY>` is read by [`Workspace::load_with`].
+    pub overrides: Vec<BackendOverride>,
+    /// `--lock-timeout`.
+    pub lock_timeout: Duration,
 }
 
 impl Workspace {
     /// Load and validate the configuration at `config` (no network); the state lives at
-    /// `state`, or `.zsc/state.json` beside the configuration. `check_tokens`: whether every
-    /// token must be available now (not for `zsc validate`, which needs no secret).
+    /// `state`, or `.zsc/state.json` beside the configuration, unless `backend:` keeps it
+    /// elsewhere. `check_tokens`: whether every token must be available now (not for
+    /// `zsc validate`, which needs no secret).
     pub fn load(
         config: &Path,
         state: Option<&Path>,
         check_tokens: bool,
     ) -> Result<Workspace, Error> {
-        let config = config::load_with(config, &config::LoadOptions { check_tokens })?;
+        Workspace::load_with(config, state, &BackendSettings::default(), check_tokens)
+    }
+
+    /// [`Workspace::load`] with the backend's overrides (the environment's `ZSC_BACKEND_<KEY>`,
+    /// then `settings.overrides`) and lock timeout.
+    pub fn load_with(
+        config: &Path,
+        state: Option<&Path>,
+        settings: &BackendSettings,
+        check_tokens: bool,
+    ) -> Result<Workspace, Error> {
+        let mut overrides = config::backend::env_overrides(std::env::vars());
+        overrides.extend(settings.overrides.iter().cloned());
+        let options = LoadOptions {
+            backend_overrides: overrides,
+            check_tokens,
+        };
+        let config = config::load_with(config, &options)?;
+        let work_dir = config.dir.join(".zsc");
+        if let (Some(path), false) = (state, config.backend == config::BackendConfig::Local) {
+            return Err(Error::Refusal(format!(
+                "`--state {}` names a local state file, but the configuration keeps its state in \
+                 the {}; leave `--state` out (or move the state with `zsc state migrate`)",
+                path.display(),
+                config.backend
+            )));
+        }
         let path = state
             .map(Path::to_owned)
-            .unwrap_or_else(|| config.dir.join(".zsc").join("state.json"));
+            .unwrap_or_else(|| work_dir.join("state.json"));
+        let mut warnings = config::dialect_checks::warnings(&config);
+        warnings.extend(config.notes.iter().cloned());
+        warnings.extend(
+            crate::access::past(&config.desired, jiff::Timestamp::now())
+                .into_iter()
+                .map(|(origin, message)| config::dialect_checks::Warning { origin, message }),
+        );
         Ok(Workspace {
-            store: StateStore::new(path),
-            warnings: config::dialect_checks::warnings(&config),
+            store: Backend::open(&config.backend, path, &work_dir)?,
+            warnings,
             config,
+            lock_timeout: settings.lock_timeout,
+            lock_waiting: Box::new(|_| {}),
         })
     }
 
-    /// The state file's path.
-    pub fn state_path(&self) -> PathBuf {
-        self.store.path().to_owned()
+    /// Run `work` holding the state lock for `command`, waiting for it as `--lock-timeout`
+    /// says; the lock is given back however `work` ends (a remote lock outlives only a process
+    /// that is killed, and then `zsc state unlock` releases it).
+    pub async fn locked<T>(
+        &self,
+        command: &str,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let wait = LockWait {
+            timeout: self.lock_timeout,
+            waiting: &*self.lock_waiting,
+        };
+        let guard = self.store.lock(command, &wait).await?;
+        let result = work.await;
+        let released = self.store.release(guard).await;
+        match (result, released) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(e.into()),
+            (Err(e), released) => {
+                if let Err(unlock) = released {
+                    tracing::warn!("could not release the state lock: {unlock}");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The destroy limits for a run: the configuration's, raised by the flags given.
@@ -88,6 +163,15 @@ impl LimitFlags {
             allow_moved_tenant: self.allow_moved_tenant || base.allow_moved_tenant,
         }
     }
+}
+
+/// Which access a plan grants: as of when, and whether it may take any away.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessSettings {
+    /// Judge `until:` at this moment (`--at`); `None`: now.
+    pub at: Option<jiff::Timestamp>,
+    /// `--skip-removals`: only creates, updates and additions.
+    pub skip_removals: bool,
 }
 
 /// How to read tenants: `--parallelism` (requests in flight per tenant),

@@ -2,9 +2,11 @@
 //! each tenant against state as it was recorded, keep the chosen targets, add the warnings,
 //! check the guards; and saved plans, written and read back.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::access::{self, Expired};
 use crate::error::Error;
 use crate::fsx;
 use crate::model::{DesiredTenant, LiveTenant};
@@ -25,6 +27,7 @@ pub struct PlanSettings {
     pub targets: Vec<Address>,
     pub limits: Limits,
     pub accept_listing_gap: bool,
+    pub access: super::AccessSettings,
 }
 
 /// A plan, and whether it may be applied.
@@ -43,7 +46,7 @@ pub async fn plan(
     read: &super::ReadSettings,
     out: Option<&Path>,
 ) -> Result<Planned, Error> {
-    let state = ws.store.load()?.state;
+    let state = ws.store.load().await?.state;
     let tenants = Tenants::connect(&ws.config, read).await?;
     let result = compute(ws, state, &tenants, settings).await;
     tenants.shutdown().await?;
@@ -106,11 +109,10 @@ pub async fn compute(
         config_fingerprint: config.fingerprint(),
         refreshed: settings.refresh,
     };
-    let build = |live: &HashMap<String, LiveTenant>| {
-        let mut plan = build(config, recorded, live, meta());
-        plan.retain_targets(&settings.targets);
-        plan
-    };
+    // One moment for every round of the plan: access as of then.
+    let now = settings.access.at.unwrap_or_else(jiff::Timestamp::now);
+    let build =
+        |live: &HashMap<String, LiveTenant>| build(config, recorded, live, meta(), settings, now);
     let mut plan = super::targeted::settle(
         config,
         recorded,
@@ -133,15 +135,32 @@ pub async fn compute(
     Ok((plan, state))
 }
 
-/// Plan every configured tenant: desired against `live`, with state as it was recorded.
+/// Plan every configured tenant: desired as of `now` against `live`, with state as it was
+/// recorded; then the reasons, what expires soon, the targets and `--skip-removals`.
 fn build(
     config: &crate::config::Config,
     state: &State,
     live: &HashMap<String, LiveTenant>,
     meta: PlanMeta,
+    settings: &PlanSettings,
+    now: jiff::Timestamp,
 ) -> Plan {
     let empty_state = TenantState::default();
     let empty_desired = DesiredTenant::default();
+    // Access as of the moment asked: what expired is no longer desired.
+    let notice =
+        jiff::SignedDuration::from_hours(24 * i64::from(config.defaults.expiry_notice_days));
+    let mut expiring = Vec::new();
+    let access: HashMap<&str, (Cow<'_, DesiredTenant>, Expired)> = config
+        .tenants
+        .keys()
+        .map(|name| {
+            let desired = config.desired.get(name).unwrap_or(&empty_desired);
+            let (desired, expired, soon) = access::as_of(name, desired, now, notice);
+            expiring.extend(soon);
+            (name.as_str(), (desired, expired))
+        })
+        .collect();
     let servers: HashMap<&str, String> = config
         .tenants
         .iter()
@@ -153,14 +172,25 @@ fn build(
         .map(|(name, tenant)| TenantInput {
             name,
             dialect: tenant.dialect,
-            desired: config.desired.get(name).unwrap_or(&empty_desired),
+            desired: &access[name.as_str()].0,
             managed: state.tenants.get(name).unwrap_or(&empty_state),
             live: &live[name],
             remove_user_action: config.defaults.remove_user_action,
             server: Some(servers[name.as_str()].as_str()),
         })
         .collect();
-    Plan::build(meta, &inputs)
+    let mut plan = Plan::build(meta, &inputs);
+    drop(inputs);
+    for (name, (desired, expired)) in &access {
+        access::explain(&mut plan, name, desired, expired);
+    }
+    plan.expiring = expiring;
+    plan.as_of = settings.access.at.map(|at| at.to_string());
+    plan.retain_targets(&settings.targets);
+    if settings.access.skip_removals {
+        plan.skip_removals();
+    }
+    plan
 }
 
 /// Record in `refreshed` which declared objects' records are what they declare (the plan has

@@ -29,47 +29,50 @@ pub async fn refresh(
     settings: &ReadSettings,
     limits: &super::LimitFlags,
 ) -> Result<Refreshed, Error> {
-    let _lock = ws.store.lock("refresh")?;
-    let mut state = ws.store.load()?.state;
-    // Renamed tenants' records move first, so that what the move says is reported below.
-    let mut notes = super::tenant_keys::follow_renames(&mut state, &ws.config);
-    notes.extend(super::tenant_keys::orphans(&state, &ws.config));
-    let tenants = Tenants::connect(&ws.config, settings).await?;
-    let plan_settings = super::plan::PlanSettings {
-        refresh: true,
-        refresh_mode: Some(crate::config::RefreshMode::Full),
-        targets: Vec::new(),
-        limits: ws.limits(limits),
-        accept_listing_gap: settings.accept_listing_gap,
-    };
-    let computed = super::plan::compute(ws, state, &tenants, &plan_settings).await;
-    tenants.shutdown().await?;
-    let (plan, mut refreshed) = computed?;
-    super::plan::record_agreement(&mut refreshed, &ws.config, &plan, &[]);
-    let forgets: Vec<_> = crate::plan::check_guards(&plan, plan_settings.limits)
-        .into_iter()
-        .filter(|v| {
-            matches!(
-                v,
-                GuardViolation::Vanished { .. } | GuardViolation::MovedTenant { .. }
-            )
+    ws.locked("refresh", async {
+        let mut state = ws.store.load().await?.state;
+        // Renamed tenants' records move first, so that what the move says is reported below.
+        let mut notes = super::tenant_keys::follow_renames(&mut state, &ws.config);
+        notes.extend(super::tenant_keys::orphans(&state, &ws.config));
+        let tenants = Tenants::connect(&ws.config, settings).await?;
+        let plan_settings = super::plan::PlanSettings {
+            refresh: true,
+            refresh_mode: Some(crate::config::RefreshMode::Full),
+            targets: Vec::new(),
+            limits: ws.limits(limits),
+            accept_listing_gap: settings.accept_listing_gap,
+            access: super::AccessSettings::default(),
+        };
+        let computed = super::plan::compute(ws, state, &tenants, &plan_settings).await;
+        tenants.shutdown().await?;
+        let (plan, mut refreshed) = computed?;
+        super::plan::record_agreement(&mut refreshed, &ws.config, &plan, &[]);
+        let forgets: Vec<_> = crate::plan::check_guards(&plan, plan_settings.limits)
+            .into_iter()
+            .filter(|v| {
+                matches!(
+                    v,
+                    GuardViolation::Vanished { .. } | GuardViolation::MovedTenant { .. }
+                )
+            })
+            .collect();
+        if !forgets.is_empty() {
+            return Err(Error::Refused(forgets));
+        }
+        ws.store.commit(&mut refreshed).await?;
+        Ok(Refreshed {
+            tenants: plan
+                .tenants
+                .iter()
+                .map(|t| (t.name.clone(), t.live_users, t.live_groups))
+                .collect(),
+            warnings: {
+                notes.extend(crate::plan::tenant_warnings(&plan));
+                notes
+            },
         })
-        .collect();
-    if !forgets.is_empty() {
-        return Err(Error::Refused(forgets));
-    }
-    ws.store.commit(&mut refreshed)?;
-    Ok(Refreshed {
-        tenants: plan
-            .tenants
-            .iter()
-            .map(|t| (t.name.clone(), t.live_users, t.live_groups))
-            .collect(),
-        warnings: {
-            notes.extend(crate::plan::tenant_warnings(&plan));
-            notes
-        },
     })
+    .await
 }
 
 /// Read `names` in full, concurrently, with what each listing counted.

@@ -1,15 +1,25 @@
-//! `zsc state list|show|rm|unlock`: read and edit what zsc manages. None of these contacts a
-//! tenant; `rm` changes only the state file, under the state lock.
+//! `zsc state list|show|rm|unlock|pull|push|migrate`: read, edit and move what zsc manages.
+//! None of these contacts a tenant; those that write the state do so under its lock.
 
+use std::path::{Path, PathBuf};
+
+use crate::config::BackendOverride;
 use crate::error::Error;
 use crate::model::folded;
 use crate::plan::change::{group_address, user_address};
 use crate::plan::Address;
-use crate::state::{LockInfo, ManagedGroup, ManagedUser, State, StateError, StateOp, StateStore};
+use crate::state::backend::{parse_state, Pushed};
+use crate::state::{
+    rules, Backend, LockWait, ManagedGroup, ManagedUser, State, StateOp, StateStore,
+};
+
+pub use crate::state::backend::Unlocked;
+
+use super::Workspace;
 
 /// The state, for `zsc state list`.
-pub fn list(store: &StateStore) -> Result<State, Error> {
-    Ok(store.load()?.state)
+pub async fn list(store: &Backend) -> Result<State, Error> {
+    Ok(store.load().await?.state)
 }
 
 /// A managed record, for `zsc state show ADDR`.
@@ -19,9 +29,9 @@ pub enum Record {
     Group(ManagedGroup, crate::state::TenantState),
 }
 
-pub fn show(store: &StateStore, address: &str) -> Result<(String, Record), Error> {
+pub async fn show(store: &Backend, address: &str) -> Result<(String, Record), Error> {
     let address = Address::parse(address).map_err(|e| Error::Targets(vec![e.to_string()]))?;
-    let state = store.load()?.state;
+    let state = store.load().await?.state;
     let tenant = state.tenants.get(address.tenant());
     let record = match (&address, tenant) {
         (Address::User { user_name, .. }, Some(t)) => t
@@ -43,38 +53,41 @@ pub fn show(store: &StateStore, address: &str) -> Result<(String, Record), Error
     Ok((address.tenant().to_owned(), record))
 }
 
-fn not_managed(address: &Address, store: &StateStore) -> Error {
+fn not_managed(address: &Address, store: &Backend) -> Error {
     Error::Refusal(format!(
-        "`{address}` is not managed: `{}` holds no such object (see `zsc state list`)",
-        store.path().display()
+        "`{address}` is not managed: the {} holds no such object (see `zsc state list`)",
+        store.describe()
     ))
 }
 
 /// Remove users and groups from state. All or nothing: every address must name a managed
 /// object, or nothing is saved. Returns the addresses removed.
-pub fn rm(store: &StateStore, addresses: &[String]) -> Result<Vec<String>, Error> {
+pub async fn rm(ws: &Workspace, addresses: &[String]) -> Result<Vec<String>, Error> {
     let mut parsed = Vec::with_capacity(addresses.len());
     for a in addresses {
         parsed.push(Address::parse(a).map_err(|e| Error::Targets(vec![e.to_string()]))?);
     }
-    let _lock = store.lock("state rm")?;
-    let loaded = store.load()?;
+    ws.locked("state rm", rm_locked(&ws.store, &parsed)).await
+}
+
+async fn rm_locked(store: &Backend, parsed: &[Address]) -> Result<Vec<String>, Error> {
+    let loaded = store.load().await?;
     if !loaded.existed && loaded.replayed == 0 {
         return Err(Error::Refusal(format!(
-            "there is no state file at `{}`: zsc manages nothing yet",
-            store.path().display()
+            "there is no state in the {}: zsc manages nothing yet",
+            store.describe()
         )));
     }
     let mut state = loaded.state;
     let mut removed = Vec::new();
-    for address in &parsed {
+    for address in parsed {
         let ops = removal(&state, address).ok_or_else(|| not_managed(address, store))?;
         for (tenant, op, shown) in ops {
             state.apply(&tenant, &op);
             removed.push(shown);
         }
     }
-    store.commit(&mut state)?;
+    store.commit(&mut state).await?;
     Ok(removed)
 }
 
@@ -122,44 +135,129 @@ fn removal(state: &State, address: &Address) -> Option<Vec<(String, StateOp, Str
     }
 }
 
-/// What `zsc state unlock` did.
-pub enum Unlocked {
-    /// Nobody held the lock (`Some`: a dead holder's record was cleared).
-    Free(Option<LockInfo>),
-    /// Its holder still held it, and `--force` released it anyway.
-    Forced(Option<LockInfo>),
+/// Show who holds the lock; release it when its holder is gone, when `id` names it, or with
+/// `force` regardless.
+pub async fn unlock(store: &Backend, id: Option<&str>, force: bool) -> Result<Unlocked, Error> {
+    Ok(store.unlock(id, force).await?)
 }
 
-/// Show who holds the lock; release it when its holder is gone, or with `force` regardless.
-pub fn unlock(store: &StateStore, force: bool) -> Result<Unlocked, Error> {
-    // Unreadable holder information must not stop the unlock that clears it.
-    let recorded = match store.lock_info() {
-        Ok(info) => info,
-        Err(StateError::LockInfoCorrupt { .. }) => None,
-        Err(e) => return Err(e.into()),
+/// The stored state's bytes (`zsc state pull`); `None` when nothing is stored.
+pub async fn pull(store: &Backend) -> Result<Option<Vec<u8>>, Error> {
+    Ok(store.pull().await?)
+}
+
+/// `zsc state push FILE`: the state in `file`, as it is, under the lineage and serial rules
+/// unless `force`.
+pub async fn push(ws: &Workspace, file: &Path, force: bool) -> Result<Pushed, Error> {
+    let state = read_state_file(file)?;
+    ws.locked("state push", async {
+        Ok(ws.store.push(&state, force).await?)
+    })
+    .await
+}
+
+fn read_state_file(file: &Path) -> Result<State, Error> {
+    let bytes = std::fs::read(file).map_err(|e| Error::file("read", file, e))?;
+    parse_state(&bytes).map_err(|why| {
+        Error::Refusal(format!(
+            "`{}` is not a state zsc can push: {why}",
+            file.display()
+        ))
+    })
+}
+
+/// Where `zsc state migrate` takes the state from.
+pub enum MigrateFrom {
+    /// A local state file (default: `.zsc/state.json` beside the configuration).
+    File(Option<PathBuf>),
+    /// A backend described by `--from-backend-config KEY=VALUE` (with `kind`).
+    Backend(Vec<BackendOverride>),
+}
+
+/// What a migration did.
+pub struct Migrated {
+    pub from: String,
+    pub to: String,
+    pub lineage: String,
+    pub serial: u64,
+    /// The destination held this state already.
+    pub already: bool,
+}
+
+/// `zsc state migrate`: copy the state from `from` into the configured backend, under both
+/// locks and the rules (unless `force`), and check the copy by reading it back. The old
+/// location is left as it was.
+pub async fn migrate(ws: &Workspace, from: &MigrateFrom, force: bool) -> Result<Migrated, Error> {
+    let source = match from {
+        MigrateFrom::File(path) => Backend::Local(StateStore::new(
+            path.clone()
+                .unwrap_or_else(|| ws.config.dir.join(".zsc").join("state.json")),
+        )),
+        MigrateFrom::Backend(overrides) => {
+            let config = crate::config::backend_from_overrides(overrides, &ws.config.dir)?;
+            Backend::open(
+                &config,
+                ws.config.dir.join(".zsc/state.json"),
+                &ws.config.dir.join(".zsc/migrate-from"),
+            )?
+        }
     };
-    match store.lock("state unlock") {
-        Ok(lock) => {
-            // Nobody holds it: dropping our lock removes the file and whatever a dead holder
-            // left in it.
-            drop(lock);
-            Ok(Unlocked::Free(recorded))
-        }
-        Err(StateError::Locked { holder, .. }) if force => {
-            let info = store.force_unlock()?.or(holder.map(|h| *h));
-            Ok(Unlocked::Forced(info))
-        }
-        Err(StateError::Locked { holder, .. }) => {
-            let who = holder.map_or_else(
-                || "a process that left no information".to_owned(),
-                |h| h.to_string(),
-            );
-            Err(Error::Refusal(format!(
-                "the state is locked by {who}, which still holds the lock; wait for it to finish \
-                 (or stop it). If it is gone for good (a host that died, a file system that keeps \
-                 the locks of dead processes), run `zsc state unlock --force`"
-            )))
-        }
-        Err(e) => Err(e.into()),
+    let (from_name, to_name) = (source.describe(), ws.store.describe());
+    if from_name == to_name {
+        return Err(Error::Refusal(format!(
+            "the state is in the {to_name} already: name where it is now with `--from FILE` or \
+             `--from-backend-config KEY=VALUE`"
+        )));
     }
+    let wait = LockWait {
+        timeout: ws.lock_timeout,
+        waiting: &*ws.lock_waiting,
+    };
+    let source_lock = source.lock("state migrate", &wait).await?;
+    let result = ws
+        .locked("state migrate", copy(&source, &ws.store, force))
+        .await;
+    let released = source.release(source_lock).await;
+    let (state, pushed) = result?;
+    released?;
+    Ok(Migrated {
+        from: from_name,
+        to: to_name,
+        lineage: state.lineage,
+        serial: state.serial,
+        already: pushed == Pushed::Same,
+    })
+}
+
+async fn copy(source: &Backend, dest: &Backend, force: bool) -> Result<(State, Pushed), Error> {
+    let loaded = source.load().await?;
+    if !loaded.existed && loaded.replayed == 0 {
+        return Err(Error::Refusal(format!(
+            "the {} holds no state: there is nothing to migrate",
+            source.describe()
+        )));
+    }
+    let state = loaded.state;
+    let pushed = dest.push(&state, force).await?;
+    // Read it back: the old location is the only copy until the new one is known to hold it.
+    let check = dest.pull().await?.ok_or_else(|| {
+        Error::Internal(format!(
+            "the {} holds no state after the migration",
+            dest.describe()
+        ))
+    })?;
+    let copied = parse_state(&check).map_err(|why| {
+        Error::Internal(format!(
+            "the {} holds no valid state after the migration: {why}",
+            dest.describe()
+        ))
+    })?;
+    if rules::Stored::of(&copied) != rules::Stored::of(&state) {
+        return Err(Error::Internal(format!(
+            "the {} does not hold the migrated state when read back; the old state was left as \
+             it was",
+            dest.describe()
+        )));
+    }
+    Ok((state, pushed))
 }

@@ -114,6 +114,11 @@ pub struct Change {
     /// recorded them (outside zsc, or not kept by the server when zsc wrote them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// For memberships: why the member is desired (an addition), or which reasons do not hold
+    /// (a removal): listed at file:line, matched by a rule, inherited through a nested group,
+    /// until a date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 impl Change {
@@ -140,6 +145,7 @@ impl Change {
             note: None,
             managed_as: None,
             drift: Vec::new(),
+            reasons: Vec::new(),
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod import;
 pub mod refresh;
 pub mod targeted;
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::Dialect;
@@ -53,6 +55,35 @@ pub struct Plan {
     /// applying the saved plan holds it to them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// Access that ends within the notice period (`defaults.expiry_notice_days`), soonest
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expiring: Vec<Expiring>,
+    /// The moment the plan was computed as of, when it was not the moment it was made
+    /// (`--at`): expirations are judged at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// How many changes `--skip-removals` left out (removals, and what waited for them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_removals: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Access that ends soon: a user's `until:`, or a membership's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expiring {
+    pub tenant: String,
+    pub user: String,
+    /// The group whose membership ends; absent when the user itself ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// When, as written (a date is the end of that day, UTC).
+    pub until: String,
+    /// The first moment it no longer holds (RFC 3339, UTC).
+    pub at: String,
 }
 
 /// An object the plan refuses to decide about, and why, with the way out.
@@ -266,6 +297,9 @@ impl Plan {
             warnings,
             conflicts,
             limits: None,
+            expiring: Vec::new(),
+            as_of: None,
+            skipped_removals: 0,
         }
     }
 
@@ -323,6 +357,68 @@ impl Plan {
         self.conflicts.retain(|c| {
             Address::parse(&c.address).is_ok_and(|a| targets.iter().any(|t| t.covers(&a)))
         });
+    }
+
+    /// `--skip-removals`, the emergency additive mode: leave out every change that takes
+    /// access away (a disable, a delete, a member removal, the `active: false` part of an
+    /// update) and every change that waits for one, counting them in `skipped_removals`.
+    pub fn skip_removals(&mut self) {
+        let mut skip = vec![false; self.changes.len()];
+        for (i, change) in self.changes.iter_mut().enumerate() {
+            if change.action.is_destructive() || change.action == Action::Remove {
+                skip[i] = true;
+                continue;
+            }
+            let (Some(before), Some(after)) = (&change.before, &mut change.after) else {
+                continue;
+            };
+            if before.active == Some(true) && after.active == Some(false) {
+                after.active = Some(true);
+                if change.action == Action::Update && change.before == change.after {
+                    skip[i] = true;
+                } else {
+                    let note = "`active: false` left out (--skip-removals)";
+                    change.note = Some(match change.note.take() {
+                        Some(n) => format!("{n}; {note}"),
+                        None => note.to_owned(),
+                    });
+                }
+            }
+        }
+        // What waits for a skipped change would fail without it; each pass skips at least one
+        // more change or ends.
+        for _ in 0..self.changes.len() {
+            let skipped: HashSet<&str> = self
+                .changes
+                .iter()
+                .zip(&skip)
+                .filter(|(_, s)| **s)
+                .map(|(c, _)| c.address.as_str())
+                .collect();
+            let waiting: Vec<usize> = (0..self.changes.len())
+                .filter(|&i| {
+                    !skip[i]
+                        && self.changes[i]
+                            .depends_on
+                            .iter()
+                            .any(|d| skipped.contains(d.as_str()))
+                })
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            for i in waiting {
+                skip[i] = true;
+            }
+        }
+        let mut skip = skip.into_iter();
+        let before = self.changes.len();
+        self.changes.retain(|_| !skip.next().unwrap_or(false));
+        self.skipped_removals += before - self.changes.len();
+        self.summary = Summary::of(&self.changes);
+        for tenant in &mut self.tenants {
+            tenant.member_losses.clear();
+        }
     }
 }
 

@@ -548,19 +548,15 @@ pub fn concerned<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Origin, UserAttrs};
+    use crate::model::UserAttrs;
 
     fn desired_user(name: &str, display: &str) -> DesiredUser {
         DesiredUser {
-            user_name: name.into(),
-            renamed_from: None,
             attrs: UserAttrs {
                 display_name: Some(display.into()),
                 ..UserAttrs::default()
             },
-            active: true,
-            protect: false,
-            origin: Origin::default(),
+            ..DesiredUser::new(name)
         }
     }
 

@@ -14,15 +14,11 @@ use crate::state::{ManagedGroup, ManagedUser, State, TenantState};
 
 fn user(name: &str) -> DesiredUser {
     DesiredUser {
-        user_name: name.to_owned(),
-        renamed_from: None,
         attrs: UserAttrs {
             display_name: Some(format!("User {name}")),
             ..UserAttrs::default()
         },
-        active: true,
-        protect: false,
-        origin: Origin::default(),
+        ..DesiredUser::new(name)
     }
 }
 
@@ -33,6 +29,7 @@ fn group(name: &str, members: &[&str]) -> DesiredGroup {
         members: members.iter().map(|m| (*m).to_owned()).collect(),
         protect: false,
         origin: Origin::default(),
+        ..DesiredGroup::default()
     }
 }
 
@@ -284,6 +281,39 @@ fn removed_user_leaves_groups_before_it_is_deleted() {
     );
     let order = DependencyGraph::build(&plan).unwrap().order();
     assert_eq!(order, vec![1, 0]);
+}
+
+/// Found by the model-based test (issue 22): the create ran concurrently with the rename and
+/// met the renamed user (409), failing, or adopting it a second time.
+#[test]
+fn a_create_of_the_name_a_managed_user_is_renamed_back_from_waits_for_the_rename() {
+    let a = live_user("u1", "a@x.com");
+    let mut managed = TenantState::default();
+    managed.users.insert("a@x.com".into(), managed_user(&a));
+    // Renamed outside zsc to the name the configuration now also declares.
+    let live = LiveTenant {
+        users: vec![LiveUser {
+            user_name: "b@x.com".into(),
+            ..a
+        }],
+        groups: Vec::new(),
+    };
+    let desired = DesiredTenant {
+        users: vec![user("a@x.com"), user("b@x.com")],
+        groups: Vec::new(),
+    };
+    let plan = plan_simple(&desired, &managed, &live);
+    assert_eq!(
+        addresses(&plan),
+        vec![
+            (r#"t.user["a@x.com"]"#.into(), Action::Rename),
+            (r#"t.user["b@x.com"]"#.into(), Action::Create),
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].depends_on,
+        vec![r#"t.user["a@x.com"]"#.to_owned()]
+    );
 }
 
 #[test]

@@ -108,12 +108,10 @@ fn quoted(s: &str) -> String {
 
 /// `zsc show` without a plan: where the state is, its lineage and serial, and per tenant what
 /// zsc manages there and on which server.
-pub fn summary(state: &State, path: &std::path::Path) -> String {
+pub fn summary(state: &State, store: &str) -> String {
     let mut out = format!(
-        "State {}: lineage {}, serial {}.\n",
-        path.display(),
-        state.lineage,
-        state.serial
+        "State in {store}: lineage {}, serial {}.\n",
+        state.lineage, state.serial
     );
     if state.tenants.is_empty() {
         out.push_str("zsc manages nothing yet.\n");

@@ -26,6 +26,7 @@ fn desired_user(name: &str, display: &str, dept: Option<&str>) -> DesiredUser {
         active: true,
         protect: false,
         origin: Origin::default(),
+        until: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn fixture() -> (DesiredTenant, TenantState, LiveTenant) {
                 members: vec!["jsmith@example.com".into(), "jdoe@example.com".into()],
                 protect: false,
                 origin: Origin::default(),
+                ..DesiredGroup::default()
             },
             DesiredGroup {
                 name: "Finance Ops".into(),
@@ -118,6 +120,7 @@ fn fixture() -> (DesiredTenant, TenantState, LiveTenant) {
                 members: vec![],
                 protect: false,
                 origin: Origin::default(),
+                ..DesiredGroup::default()
             },
             DesiredGroup {
                 name: "Auditors".into(),
@@ -125,6 +128,7 @@ fn fixture() -> (DesiredTenant, TenantState, LiveTenant) {
                 members: vec!["jdoe@example.com".into()],
                 protect: false,
                 origin: Origin::default(),
+                ..DesiredGroup::default()
             },
         ],
     };
@@ -175,6 +179,7 @@ pub(crate) fn every_action_in_two_tenants() -> Plan {
         members: vec![],
         protect: false,
         origin: Origin::default(),
+        ..DesiredGroup::default()
     });
     desired2.groups[0].protect = true;
     Plan::build(
@@ -501,6 +506,7 @@ fn risky_plan(disabled: usize, updated: usize, groups: usize, members: usize) ->
             members: vec![],
             protect: false,
             origin: Origin::default(),
+            ..DesiredGroup::default()
         });
     }
     Plan::build(

@@ -27,12 +27,33 @@ pub fn plan(plan: &Plan, styles: Styles) -> String {
             conflict.message
         );
     }
+    if let Some(at) = &plan.as_of {
+        let _ = writeln!(
+            out,
+            "{}",
+            styles.paint(Tone::Muted, &format!("Planned as of {at} (--at)."))
+        );
+    }
+    if plan.skipped_removals > 0 {
+        let _ = writeln!(
+            out,
+            "\n{} {}",
+            styles.paint(Tone::Warning, "Warning:"),
+            skipped_words(plan.skipped_removals)
+        );
+    }
     for warning in &plan.warnings {
         let _ = writeln!(
             out,
             "\n{} {warning}",
             styles.paint(Tone::Warning, "Warning:")
         );
+    }
+    if !plan.expiring.is_empty() {
+        let _ = writeln!(out, "\n{}", styles.paint(Tone::Heading, "Expiring soon:"));
+        for e in &plan.expiring {
+            let _ = writeln!(out, "  {}", expiring_words(e));
+        }
     }
     if plan.is_empty() {
         let _ = writeln!(
@@ -63,6 +84,29 @@ pub fn plan(plan: &Plan, styles: Styles) -> String {
         summary_words(&plan.summary)
     );
     out
+}
+
+/// What `--skip-removals` left out, in words.
+pub(super) fn skipped_words(n: usize) -> String {
+    format!(
+        "--skip-removals: {} left out of this plan (disables, deletes, member removals and \
+         what waits for them); a plan without the flag makes them",
+        count(n, "change", "changes")
+    )
+}
+
+/// `demo: "ann@example.com" in group "Contractors" until 2027-03-31`.
+pub(super) fn expiring_words(e: &crate::plan::Expiring) -> String {
+    match &e.group {
+        Some(group) => format!(
+            "{}: {} in group {} until {}",
+            e.tenant,
+            quoted(&e.user),
+            quoted(group),
+            e.until
+        ),
+        None => format!("{}: user {} until {}", e.tenant, quoted(&e.user), e.until),
+    }
 }
 
 /// The plan's changes grouped by tenant, in plan order (the planner keeps a tenant's changes
@@ -205,6 +249,13 @@ fn comment(out: &mut String, text: &str, styles: Styles) {
 }
 
 fn note(out: &mut String, change: &Change, styles: Styles) {
+    for reason in &change.reasons {
+        let _ = writeln!(
+            out,
+            "  {}",
+            styles.paint(Tone::Muted, &format!("# ({reason})"))
+        );
+    }
     if let Some(note) = &change.note {
         let _ = writeln!(
             out,
@@ -377,6 +428,13 @@ fn member_rows(out: &mut String, members: &[&Change], styles: Styles) {
             symbol(m.action, styles),
             quoted(m.member.as_deref().unwrap_or("?"))
         );
+        for reason in &m.reasons {
+            let _ = writeln!(
+                out,
+                "          {}",
+                styles.paint(Tone::Muted, &format!("# {reason}"))
+            );
+        }
     }
 }
 

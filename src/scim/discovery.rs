@@ -131,8 +131,10 @@ impl ScimClient {
         self.inner.capabilities.get().is_none_or(|c| c.filter)
     }
 
-    pub(super) fn can_patch(&self) -> bool {
-        self.inner.capabilities.get().is_none_or(|c| c.patch)
+    /// Whether updates may use PATCH. Asks the server first if nothing has yet: applying a
+    /// saved plan writes without reading anything before.
+    pub(super) async fn can_patch(&self) -> bool {
+        self.discover().await.patch
     }
 
     async fn fetch_capabilities(&self) -> Capabilities {

@@ -2,6 +2,7 @@
 //!
 //! This is the only module that sends HTTP requests.
 
+mod bodies;
 pub mod client;
 pub mod discovery;
 pub mod error;

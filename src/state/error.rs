@@ -131,6 +131,12 @@ pub enum StateError {
         path.display()
     )]
     LockInfoCorrupt { path: PathBuf, message: String },
+
+    #[error("refusing to write the state to `{}`: {rule}; nothing was changed", path.display())]
+    Rule {
+        path: PathBuf,
+        rule: super::rules::RuleError,
+    },
 }
 
 impl StateError {

@@ -176,6 +176,47 @@ pub(crate) fn create(path: &Path, state: &State) -> Result<Journal, StateError> 
     })
 }
 
+/// Replaces the journal at `path` (if any) with one continuing `state` that already holds
+/// `entries`: for a remote backend after a periodic push, whose state holds what the old
+/// journal recorded up to the push but not the entries recorded while it was on its way.
+///
+/// Written to a temporary file, fsynced and renamed over the old one: a crash leaves the old
+/// journal or the new, each of which replays to the same state.
+pub(crate) fn restart(
+    path: &Path,
+    state: &State,
+    entries: &[(String, Vec<StateOp>)],
+) -> Result<Journal, StateError> {
+    let mut bytes = serde_json::to_vec(&JournalHeader {
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+    })
+    .map_err(|e| StateError::io("serialize the header of", path, io::Error::other(e)))?;
+    bytes.push(b'\n');
+    for (tenant, ops) in entries {
+        serde_json::to_writer(&mut bytes, &EntryRef { tenant, ops })
+            .map_err(|e| StateError::io("serialize an entry for", path, io::Error::other(e)))?;
+        bytes.push(b'\n');
+    }
+    let tmp = unique_sibling(path, "tmp");
+    write_private(&tmp, &bytes)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(StateError::io("replace", path, e));
+    }
+    fsync_dir(path)?;
+    let file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| StateError::io("open", path, e))?;
+    Ok(Journal {
+        file,
+        path: path.to_owned(),
+        len: bytes.len() as u64,
+        broken: false,
+    })
+}
+
 /// A journal file as read from disk.
 pub(crate) struct JournalContents {
     path: PathBuf,

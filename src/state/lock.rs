@@ -215,7 +215,7 @@ pub(crate) fn force_unlock(path: &Path) -> Result<Option<LockInfo>, StateError> 
 }
 
 /// This machine's name, for telling people where a lock's holder runs.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .filter_map(|p| fs::read_to_string(p).ok())

@@ -4,6 +4,12 @@
 //! scripts could trip: GitHub pretty-prints, GitLab escapes `<`, `>` and `&` as `\u003c`...,
 //! lists are paged (`per_page`, `page`), comments carry nested objects with ids of their own,
 //! and a wrong token is a 401.
+//!
+//! GitLab's managed Terraform state lives under the same API
+//! (`/api/v4/projects/:id/terraform/state/:name`): requests there are passed on to the HTTP
+//! backend server the backend tests use (`tests/backends/http_server.rs`, on GitLab's rules)
+//! and its answers passed back, so that the example's addresses, built from `CI_API_V4_URL`,
+//! reach it. They are not among the recorded calls; that server keeps its own log.
 
 use std::sync::{Arc, Mutex};
 
@@ -60,8 +66,14 @@ pub const NUMBER: u64 = 7;
 pub const BOT: &str = "zsc-bot";
 
 impl Forge {
-    /// A forge that accepts `token`, with `notes` already on the pull request.
-    pub fn start(flavor: Flavor, token: &str, notes: Vec<(String, String)>) -> Forge {
+    /// A forge that accepts `token`, with `notes` already on the pull request; GitLab's
+    /// Terraform state requests go to the server at `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(
+        flavor: Flavor,
+        token: &str,
+        notes: Vec<(String, String)>,
+        upstream: Option<String>,
+    ) -> Forge {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -84,10 +96,24 @@ impl Forge {
             calls: Vec::new(),
         }));
         let app_state = state.clone();
+        let upstream = upstream.map(|base| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            (base, client)
+        });
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let state = app_state.clone();
-                async move { handle(&state, method, uri, headers, body) }
+                let upstream = upstream.clone();
+                async move {
+                    let prefix = format!("/api/v4/projects/{PROJECT_ID}/terraform/state/");
+                    match upstream {
+                        Some((base, client)) if uri.path().starts_with(&prefix) => {
+                            pass_on(&client, &base, method, &uri, &headers, body).await
+                        }
+                        _ => handle(&state, method, uri, headers, body),
+                    }
+                }
             },
         );
         let listener = rt
@@ -132,6 +158,36 @@ impl Forge {
             .into_iter()
             .filter(|n| n.author == BOT)
             .collect()
+    }
+}
+
+/// A Terraform state request, passed on to the state server as it came (method, path, query,
+/// authorization, body) and its answer passed back.
+async fn pass_on(
+    client: &reqwest::Client,
+    base: &str,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = uri
+        .path_and_query()
+        .map_or(uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+    let mut request = client.request(method, format!("{base}{target}")).body(body);
+    for name in ["authorization", "content-type", "content-md5"] {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let body = answer.bytes().await.unwrap_or_default();
+            (status, body).into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("state server: {e}")).into_response(),
     }
 }
 

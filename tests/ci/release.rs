@@ -69,6 +69,7 @@ fn runner<'a>(
             "event_name": "push",
         }),
         secrets: json!({}),
+        vars: json!({}),
         matrix: json!({"target": TARGET, "runner": "ubuntu-24.04", "platform": "linux-amd64"}),
         needs: json!({"check": {"outputs": {"version": VERSION}}}),
         env,
@@ -451,8 +452,8 @@ fn each_example_names_its_zsc_release_once() {
     );
     assert_eq!(
         github.matches("*install-zsc").count(),
-        1,
-        "reused by the apply job"
+        2,
+        "reused by the apply and nightly jobs"
     );
     assert_eq!(github.matches(&format!("version: {VERSION}\n")).count(), 1);
     let gitlab = std::fs::read_to_string(root().join("examples/gitlab-ci/.gitlab-ci.yml")).unwrap();
@@ -472,4 +473,5 @@ fn each_example_names_its_zsc_release_once() {
             .unwrap_or_else(|| panic!("no install step in {job}"))
     };
     assert_eq!(install("plan"), install("apply"));
+    assert_eq!(install("plan"), install("nightly"));
 }

@@ -1,16 +1,19 @@
 //! Just enough of GitHub Actions and of GitLab CI to run a job of a workflow file: its shell
 //! steps, in order, with the forge's variables, a clean environment and a given `PATH`.
 //!
-//! GitHub: `${{ }}` expressions (contexts `github`, `secrets`, `env`, `steps`, `inputs`,
-//! `runner`, `matrix`, `needs`; operators `! == != && ||`; `always() success() failure()
-//! cancelled() contains() startsWith()`), job and step `if:`, `env:` at every level,
-//! `defaults.run.shell`, `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, composite actions.
-//! `run:` blocks may not hold `${{ }}` (data reaches scripts through `env:`, as GitHub's
-//! hardening guide asks), and `uses:` steps go to a handler the test gives.
+//! GitHub: `${{ }}` expressions (contexts `github`, `secrets`, `vars`, `env`, `steps`,
+//! `inputs` (a composite action's, or a `workflow_dispatch` event's), `runner`, `matrix`,
+//! `needs`; operators `! == != && ||`; `always() success() failure() cancelled() contains()
+//! startsWith()`), job and step `if:`, `env:` at every level, `defaults.run.shell`,
+//! `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`, `::warning::` and the
+//! other annotation commands (collected from the log), composite actions. `run:` blocks may not
+//! hold `${{ }}` (data reaches scripts through `env:`, as GitHub's hardening guide asks), and
+//! `uses:` steps go to a handler the test gives.
 //!
 //! GitLab: `rules:` with `$VAR == "x"` clauses, `before_script` + `script` in one shell with
 //! `set -eo pipefail` (as GitLab's bash runner does), nested script lists from YAML anchors,
-//! `after_script` in a shell of its own whose failure does not fail the job, `CI_JOB_STATUS`.
+//! `after_script` in a shell of its own whose failure does not fail the job, `CI_JOB_STATUS`,
+//! `allow_failure:` (`true`, or `exit_codes:`).
 //!
 //! Anything else these files might use is refused loudly, so that an example cannot quietly
 //! drift past what is tested.
@@ -61,6 +64,11 @@ pub struct JobRun {
     pub ran: bool,
     pub success: bool,
     pub steps: Vec<StepRun>,
+    /// GitHub: what the steps wrote to `GITHUB_STEP_SUMMARY`, in order (the run's summary page).
+    pub summary: String,
+    /// GitLab: the job failed, and its `allow_failure:` allows that failure: GitLab shows it as
+    /// passed with warnings, and the pipeline passes.
+    pub allowed_failure: bool,
 }
 
 impl JobRun {
@@ -101,6 +109,35 @@ impl JobRun {
         assert!(self.ran, "the job did not run");
         assert!(!self.success, "the job passed:\n{}", self.log());
     }
+
+    /// GitLab's "passed with warnings": failed with an exit code `allow_failure:` allows.
+    #[track_caller]
+    pub fn assert_allowed_failure(&self) {
+        self.assert_failure();
+        assert!(
+            self.allowed_failure,
+            "the job failed, and allow_failure does not allow it:\n{}",
+            self.log()
+        );
+    }
+
+    /// The messages of the GitHub annotations of `level` (`warning`, `error`, `notice`) the
+    /// steps printed (`::warning title=T::message`), in order.
+    pub fn annotations(&self, level: &str) -> Vec<String> {
+        let prefix = format!("::{level}");
+        self.steps
+            .iter()
+            .flat_map(|s| s.stdout.lines())
+            .filter_map(|line| {
+                let rest = line.strip_prefix(&prefix)?;
+                if !(rest.starts_with(' ') || rest.starts_with("::")) {
+                    return None;
+                }
+                let (_, message) = rest.split_once("::")?;
+                Some(message.to_owned())
+            })
+            .collect()
+    }
 }
 
 /// Run `command` to its end (at most two minutes), with no input.
@@ -139,6 +176,9 @@ pub enum Uses {
     Done,
     /// Done, and this directory is on the `PATH` of later steps (an install).
     OnPath(PathBuf),
+    /// Done, and these variables are in the environment of later steps (as an action's
+    /// `core.exportVariable` puts them).
+    Exports(BTreeMap<String, String>),
     /// Run a composite action from this directory, with these inputs.
     Composite(PathBuf),
 }
@@ -148,6 +188,8 @@ pub struct GitHub<'a> {
     /// The `github` context (`event_name`, `event`, `repository`, `ref`, `sha`, `token`...).
     pub github: Value,
     pub secrets: Value,
+    /// Configuration variables (`vars`): the repository's, organisation's and environment's.
+    pub vars: Value,
     pub matrix: Value,
     pub needs: Value,
     /// The runner's environment: `GITHUB_*`, `RUNNER_TEMP`, `HOME`, `CI`...
@@ -164,6 +206,7 @@ struct JobState {
     steps: Map<String, Value>,
     failed: bool,
     runs: Vec<StepRun>,
+    summary: String,
 }
 
 impl GitHub<'_> {
@@ -171,10 +214,12 @@ impl GitHub<'_> {
         json!({
             "github": self.github,
             "secrets": self.secrets,
+            "vars": self.vars,
             "matrix": self.matrix,
             "needs": self.needs,
             "env": env,
             "steps": steps,
+            "inputs": self.workflow_inputs(),
             "runner": {
                 "os": "Linux",
                 "arch": "X64",
@@ -182,6 +227,14 @@ impl GitHub<'_> {
                 "tool_cache": self.env.get("RUNNER_TOOL_CACHE"),
             },
         })
+    }
+
+    /// A `workflow_dispatch` event's inputs (none for other events).
+    fn workflow_inputs(&self) -> BTreeMap<String, Value> {
+        match &self.github["event"]["inputs"] {
+            Value::Object(map) => map.clone().into_iter().collect(),
+            _ => BTreeMap::new(),
+        }
     }
 
     /// Run `job` of `workflow` (a parsed workflow file).
@@ -200,6 +253,7 @@ impl GitHub<'_> {
             steps: Map::new(),
             failed: false,
             runs: Vec::new(),
+            summary: String::new(),
         };
         let context = self.context(&state.env, &state.steps);
         if let Some(condition) = spec.get("if") {
@@ -208,6 +262,8 @@ impl GitHub<'_> {
                     ran: false,
                     success: true,
                     steps: vec![],
+                    summary: String::new(),
+                    allowed_failure: false,
                 };
             }
         }
@@ -220,13 +276,14 @@ impl GitHub<'_> {
             .or(workflow["defaults"]["run"]["shell"].as_str())
             .map(str::to_owned);
         let steps = spec["steps"].as_array().expect("steps");
+        let inputs = self.workflow_inputs();
         for (i, step) in steps.iter().enumerate() {
             if let Some(only) = only {
                 if !step["name"].as_str().is_some_and(|n| only.contains(&n)) {
                     continue;
                 }
             }
-            self.run_step(step, i, shell.as_deref(), &mut state, &BTreeMap::new());
+            self.run_step(step, i, shell.as_deref(), &mut state, &inputs);
         }
         if let Some(only) = only {
             for name in only {
@@ -240,6 +297,8 @@ impl GitHub<'_> {
             ran: true,
             success: !state.failed,
             steps: state.runs,
+            summary: state.summary,
+            allowed_failure: false,
         }
     }
 
@@ -286,12 +345,18 @@ impl GitHub<'_> {
         let output_file = files.path().join("output");
         let env_file = files.path().join("env");
         let path_file = files.path().join("path");
-        for f in [&output_file, &env_file, &path_file] {
+        let summary_file = files.path().join("summary");
+        for f in [&output_file, &env_file, &path_file, &summary_file] {
             std::fs::write(f, "").unwrap();
         }
         env.insert("GITHUB_OUTPUT".into(), output_file.display().to_string());
         env.insert("GITHUB_ENV".into(), env_file.display().to_string());
         env.insert("GITHUB_PATH".into(), path_file.display().to_string());
+        // One file per step, which GitHub joins into the run's summary page.
+        env.insert(
+            "GITHUB_STEP_SUMMARY".into(),
+            summary_file.display().to_string(),
+        );
 
         let (outcome, stdout, stderr) = if let Some(script) = step["run"].as_str() {
             assert!(
@@ -314,6 +379,10 @@ impl GitHub<'_> {
                     state.path.insert(0, dir);
                     (Outcome::Success, String::new(), String::new())
                 }
+                Uses::Exports(vars) => {
+                    state.env.extend(vars);
+                    (Outcome::Success, String::new(), String::new())
+                }
                 Uses::Composite(dir) => {
                     let (outcome, out, err, outputs) = self.run_composite(&dir, &with, state, &env);
                     record(state, outcome, outputs);
@@ -326,7 +395,7 @@ impl GitHub<'_> {
                         stdout: out,
                         stderr: err,
                     });
-                    self.absorb_files(state, &env_file, &path_file);
+                    self.absorb_files(state, &env_file, &path_file, &summary_file);
                     return;
                 }
             }
@@ -335,7 +404,7 @@ impl GitHub<'_> {
         };
         let outputs = read_outputs(&output_file);
         record(state, outcome, outputs);
-        self.absorb_files(state, &env_file, &path_file);
+        self.absorb_files(state, &env_file, &path_file, &summary_file);
         if outcome == Outcome::Failure && step["continue-on-error"] != json!(true) {
             state.failed = true;
         }
@@ -347,7 +416,16 @@ impl GitHub<'_> {
         });
     }
 
-    fn absorb_files(&self, state: &mut JobState, env_file: &Path, path_file: &Path) {
+    fn absorb_files(
+        &self,
+        state: &mut JobState,
+        env_file: &Path,
+        path_file: &Path,
+        summary_file: &Path,
+    ) {
+        state
+            .summary
+            .push_str(&std::fs::read_to_string(summary_file).unwrap_or_default());
         for (k, v) in read_outputs(env_file) {
             state
                 .env
@@ -446,6 +524,7 @@ impl GitHub<'_> {
             steps: Map::new(),
             failed: false,
             runs: Vec::new(),
+            summary: String::new(),
         };
         inner
             .env
@@ -472,6 +551,7 @@ impl GitHub<'_> {
             }
         }
         outer.path = inner.path;
+        outer.summary.push_str(&inner.summary);
         let out: String = inner.runs.iter().map(|r| r.stdout.clone()).collect();
         let err: String = inner.runs.iter().map(|r| r.stderr.clone()).collect();
         let outcome = if inner.failed {
@@ -861,6 +941,8 @@ impl GitLab<'_> {
                     ran: false,
                     success: true,
                     steps: vec![],
+                    summary: String::new(),
+                    allowed_failure: false,
                 };
             }
         }
@@ -874,7 +956,7 @@ impl GitLab<'_> {
         };
         let mut script = section("before_script");
         script.extend(section("script"));
-        let main = self.run_shell("script", &script, &vars);
+        let (main, code) = self.run_shell("script", &script, &vars);
         let success = main.outcome == Outcome::Success;
         let mut steps = vec![main];
         let after = section("after_script");
@@ -884,16 +966,23 @@ impl GitLab<'_> {
                 if success { "success" } else { "failed" }.into(),
             );
             // after_script's own failure does not change the job's result.
-            steps.push(self.run_shell("after_script", &after, &vars));
+            steps.push(self.run_shell("after_script", &after, &vars).0);
         }
         JobRun {
             ran: true,
             success,
             steps,
+            summary: String::new(),
+            allowed_failure: !success && allows_failure(&spec["allow_failure"], code),
         }
     }
 
-    fn run_shell(&self, name: &str, lines: &[String], vars: &BTreeMap<String, String>) -> StepRun {
+    fn run_shell(
+        &self,
+        name: &str,
+        lines: &[String],
+        vars: &BTreeMap<String, String>,
+    ) -> (StepRun, i32) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("script.sh");
         let mut text = String::from("set -eo pipefail\n");
@@ -911,7 +1000,7 @@ impl GitLab<'_> {
             .envs(vars)
             .env("PATH", std::env::join_paths(&self.path).unwrap());
         let (code, stdout, stderr) = run_command(command);
-        StepRun {
+        let step = StepRun {
             name: name.to_owned(),
             outcome: if code == 0 {
                 Outcome::Success
@@ -920,12 +1009,34 @@ impl GitLab<'_> {
             },
             stdout,
             stderr: format!("{stderr}[exit {code}]\n"),
+        };
+        (step, code)
+    }
+}
+
+/// Whether a job's `allow_failure:` allows it to fail with exit `code`: `true`, or
+/// `exit_codes:` (one code or a list) naming it.
+fn allows_failure(spec: &Value, code: i32) -> bool {
+    match spec {
+        Value::Null | Value::Bool(false) => false,
+        Value::Bool(true) => true,
+        Value::Object(map) => {
+            assert!(
+                map.keys().all(|k| k == "exit_codes"),
+                "allow_failure: only `exit_codes:` is supported here: {spec}"
+            );
+            match &map["exit_codes"] {
+                Value::Number(n) => n.as_i64() == Some(code.into()),
+                Value::Array(codes) => codes.iter().any(|c| c.as_i64() == Some(code.into())),
+                other => panic!("allow_failure: exit_codes: {other}"),
+            }
         }
+        other => panic!("allow_failure: {other}"),
     }
 }
 
 /// Script lines, with the nested lists YAML anchors make flattened (as GitLab does).
-fn flatten(value: &Value) -> Vec<String> {
+pub fn flatten(value: &Value) -> Vec<String> {
     match value {
         Value::Null => vec![],
         Value::String(s) => vec![s.clone()],
@@ -1025,4 +1136,29 @@ fn the_runner_evaluates_expressions_as_github_does() {
     assert!(rule_holds("$A == $B && $A == \"x\"", &vars));
     assert!(!rule_holds("$A != \"x\"", &vars));
     assert_eq!(expand("img:$A-${B}", &vars), "img:x-x");
+}
+
+#[test]
+fn the_runner_reads_annotations_and_allowed_exit_codes() {
+    let run = JobRun {
+        ran: true,
+        success: true,
+        steps: vec![StepRun {
+            name: "report".into(),
+            outcome: Outcome::Success,
+            stdout: "::warning title=zsc drift::2 objects: a::b\n::warning::x\n::warnings::no\n\
+                     plain ::warning::no\n::error::e\n"
+                .into(),
+            stderr: String::new(),
+        }],
+        summary: String::new(),
+        allowed_failure: false,
+    };
+    assert_eq!(run.annotations("warning"), ["2 objects: a::b", "x"]);
+    assert_eq!(run.annotations("error"), ["e"]);
+    assert!(allows_failure(&json!({"exit_codes": [3]}), 3));
+    assert!(allows_failure(&json!({"exit_codes": 3}), 3));
+    assert!(!allows_failure(&json!({"exit_codes": [3]}), 1));
+    assert!(allows_failure(&json!(true), 1));
+    assert!(!allows_failure(&Value::Null, 3));
 }

@@ -2,8 +2,11 @@
 //! checkouts of it for each job, and a tenant (a `kind: emulator` tenant's data directory)
 //! shared by every checkout, as a real tenant is shared by every CI job.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::{json, Value};
 
 /// The configuration the examples plan and apply: an emulated ZIA tenant.
 pub const CONFIG: &str = "\
@@ -26,8 +29,20 @@ groups:
     members: [ann@example.com, bob@example.com, cid@example.com]
 ";
 
-/// What the examples' README says to ignore: everything of zsc's but the state.
-pub const GITIGNORE: &str = ".zsc/*\n!.zsc/state.json\n";
+/// [`CONFIG`] with cid's membership of Staff ending yesterday (UTC): written while that day was
+/// still ahead, and past now. A nightly job removes it without any commit.
+pub fn config_with_an_expired_membership() -> String {
+    // A timestamp prints in UTC, its date first.
+    let day_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    let yesterday = &day_ago.to_string()[..10];
+    CONFIG.replace(
+        "cid@example.com]",
+        &format!("{{ user: cid@example.com, until: {yesterday} }}]"),
+    )
+}
+
+/// What the examples' README says to ignore: all of zsc's files (the state is in a backend).
+pub const GITIGNORE: &str = ".zsc/\n";
 
 pub struct Repo {
     pub root: tempfile::TempDir,
@@ -162,18 +177,6 @@ impl Repo {
         git(&dir, &["rev-parse", "HEAD"])
     }
 
-    /// A file on `rev` of origin, if it is there.
-    pub fn show(&self, rev: &str, path: &str) -> Option<String> {
-        let out = Command::new("git")
-            .args(["show", &format!("{rev}:{path}")])
-            .current_dir(&self.origin)
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// Subjects of `main`'s commits, newest first.
     pub fn log(&self) -> Vec<String> {
         git(&self.origin, &["log", "--format=%s", "main"])
@@ -182,17 +185,15 @@ impl Repo {
             .collect()
     }
 
-    /// Refuse every push to origin from now on, as a protected branch does.
-    pub fn refuse_pushes(&self) {
-        let hook = self.origin.join("hooks/pre-receive");
-        std::fs::write(&hook, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n").unwrap();
-        super::tools::chmod_x(&hook);
+    /// The tenant's data, as the emulator keeps it.
+    fn tenant_data(&self) -> zsc::emulator::EmulatorData {
+        let text = std::fs::read_to_string(self.tenant.join("demo.json")).expect("tenant data");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// The tenant's users as (userName, active), sorted: what an admin would see.
     pub fn tenant_users(&self) -> Vec<(String, bool)> {
-        let text = std::fs::read_to_string(self.tenant.join("demo.json")).expect("tenant data");
-        let data: zsc::emulator::EmulatorData = serde_json::from_str(&text).unwrap();
+        let data = self.tenant_data();
         let mut users: Vec<(String, bool)> = data
             .users
             .into_iter()
@@ -200,5 +201,65 @@ impl Repo {
             .collect();
         users.sort();
         users
+    }
+
+    /// A live user's display name.
+    pub fn tenant_display_name(&self, user: &str) -> Option<String> {
+        let data = self.tenant_data();
+        let found = data.users.into_iter().find(|u| u.user_name == user);
+        found.expect("no such user").display_name
+    }
+
+    /// The members of a live group, by userName, sorted.
+    pub fn tenant_members(&self, group: &str) -> Vec<String> {
+        let data = self.tenant_data();
+        let names: BTreeMap<String, String> = data
+            .users
+            .into_iter()
+            .map(|u| (u.id.unwrap_or_default(), u.user_name))
+            .collect();
+        let group = data
+            .groups
+            .into_iter()
+            .find(|g| g.display_name == group)
+            .expect("no such group");
+        let mut members: Vec<String> = group
+            .members
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| names.get(&m.value).cloned().unwrap_or(m.value))
+            .collect();
+        members.sort();
+        members
+    }
+
+    /// What an admin does in the portal, outside zsc, to objects zsc manages: Ann's display
+    /// name changed, Bob taken out of Staff. Two objects drift.
+    pub fn edit_in_portal(&self) {
+        let path = self.tenant.join("demo.json");
+        let mut data: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("tenant data")).unwrap();
+        let users = data["users"].as_array_mut().unwrap();
+        let bob = users
+            .iter()
+            .find(|u| u["userName"] == "bob@example.com")
+            .expect("bob")["id"]
+            .clone();
+        let ann = users
+            .iter_mut()
+            .find(|u| u["userName"] == "ann@example.com")
+            .expect("ann");
+        ann["displayName"] = json!("Ann (portal)");
+        let staff = data["groups"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|g| g["displayName"] == "Staff")
+            .expect("Staff");
+        let members = staff["members"].as_array_mut().unwrap();
+        let had = members.len();
+        members.retain(|m| m["value"] != bob);
+        assert_eq!(members.len(), had - 1, "bob was in Staff");
+        std::fs::write(&path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
     }
 }

@@ -19,7 +19,7 @@ mod behaviour;
 mod desired;
 mod fixture;
 mod lifecycle;
-mod server;
+pub(crate) mod server;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";

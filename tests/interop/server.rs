@@ -157,7 +157,7 @@ fn install() -> Result<PathBuf, String> {
 
 /// Run `command` to completion within `limit`, its output appended to `log`; an error says
 /// why, with the log's end.
-fn run(command: &mut Command, log: &Path, limit: Duration) -> Result<(), String> {
+pub(crate) fn run(command: &mut Command, log: &Path, limit: Duration) -> Result<(), String> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -250,7 +250,7 @@ fn spawn(env: &Env, exe: &Path, patch: Patch) -> Result<Scim2Server, String> {
     Err(last)
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }

@@ -6,11 +6,15 @@ use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 
+mod expand;
+
 // foldhash, not SipHash: a 100,000-user configuration hashes a million member names here, and
 // configuration text is the user's own (no untrusted keys to flood the table with).
 use foldhash::{HashMap, HashMapExt};
 
-use crate::model::{DesiredGroup, DesiredTenant, DesiredUser};
+use crate::model::{DesiredGroup, DesiredTenant, DesiredUser, Until, Why};
+
+use expand::{Member, NONE};
 
 use super::super::check::Sink;
 use super::super::raw::At;
@@ -28,12 +32,14 @@ impl Validator {
             cross.allowed_domains(sink);
             if !self.broken {
                 cross.memberships(sink);
+                cross.rules();
+                cross.flatten(sink);
                 cross.dialect_limits(sink);
             }
-            if !sink.problems.is_empty() || self.broken {
+            if !sink.problems.is_empty() || self.broken || !self.backend_ok {
                 return None;
             }
-            cross.desired()?
+            (cross.desired()?, std::mem::take(&mut cross.notes))
         };
         let tenants = self
             .tenants
@@ -41,7 +47,8 @@ impl Validator {
             .flatten()
             .map(|t| (t.name.clone(), t))
             .collect();
-        Some((tenants, self.defaults, desired))
+        let (desired, notes) = desired;
+        Some((tenants, self.defaults, desired, notes, self.backend))
     }
 }
 
@@ -63,8 +70,14 @@ struct Cross<'v> {
     /// Per user, then per group: whose scope names an unknown tenant ("shares no tenant" is
     /// not reported for it, as the intended tenant is unknown).
     uncertain: Vec<bool>,
-    /// Per group, its members (user indexes), deduplicated, in declaration order.
-    members: Vec<Vec<usize>>,
+    /// Per group, its members: after `flatten`, each user once, in order of first mention.
+    members: Vec<Vec<Member>>,
+    /// The `until:`s memberships hold ([`Member::until`] indexes them).
+    ends: Vec<Until>,
+    /// Tenant masks of rules limited to some tenants ([`Member::only`] indexes them).
+    masks: Vec<Vec<bool>>,
+    /// Warnings for the command to show.
+    notes: Vec<crate::config::dialect_checks::Warning>,
     /// How many more "did you mean" suggestions to look for.
     suggestions_left: usize,
 }
@@ -83,6 +96,9 @@ impl<'v> Cross<'v> {
             group_scopes: Vec::new(),
             uncertain: vec![false; v.users.len() + v.groups.len()],
             members: vec![Vec::new(); v.groups.len()],
+            ends: Vec::new(),
+            masks: Vec::new(),
+            notes: Vec::new(),
             suggestions_left: 20,
         }
     }
@@ -274,14 +290,18 @@ impl<'v> Cross<'v> {
             declared[gi]
                 .members
                 .iter()
-                .map(|m| by_name.get(&key(&m.value)).copied())
+                .map(|m| by_name.get(&key(&m.name.value)).copied())
                 .collect::<Vec<_>>()
         });
         for (&gi, resolved) in self.groups.clone().iter().zip(&resolved) {
             let g = &v.groups[gi];
-            for (m, found) in g.members.iter().zip(resolved) {
+            for (entry, found) in g.members.iter().zip(resolved) {
+                let m = &entry.name;
                 match *found {
-                    Some(ui) if self.shares(ui, gi) => self.members[gi].push(ui),
+                    Some(ui) if self.shares(ui, gi) => {
+                        let until = self.end(entry.until);
+                        self.members[gi].push(Member::new(ui, Why::listed(), until));
+                    }
                     Some(ui) => sink.error(
                         g.pos.file,
                         m.at,
@@ -310,9 +330,17 @@ impl<'v> Cross<'v> {
         }
         for ui in self.users.clone() {
             let u = &v.users[ui];
-            for entry in &u.groups {
+            for listed in &u.groups {
+                let entry = &listed.name;
                 match self.group_index.get(&key(&entry.value)).copied() {
-                    Some(gi) if self.shares(ui, gi) => self.members[gi].push(ui),
+                    Some(gi) if self.shares(ui, gi) => {
+                        let until = self.end(listed.until);
+                        let why = Why {
+                            bits: Why::USER_LISTED,
+                            ..Why::default()
+                        };
+                        self.members[gi].push(Member::new(ui, why, until));
+                    }
                     Some(gi) => sink.error(
                         u.pos.file,
                         entry.at,
@@ -325,12 +353,7 @@ impl<'v> Cross<'v> {
                         ),
                     ),
                     None => {
-                        let hint = match self.renames.get(&key(&entry.value)) {
-                            Some(&gi) => format!("; it is renamed to `{}`", v.groups[gi].name),
-                            None => {
-                                self.suggest(&entry.value, v.groups.iter().map(|g| g.name.as_str()))
-                            }
-                        };
+                        let hint = self.group_hint(&entry.value);
                         sink.error(
                             u.pos.file,
                             entry.at,
@@ -343,13 +366,14 @@ impl<'v> Cross<'v> {
                 }
             }
         }
-        let mut mark = vec![usize::MAX; v.users.len()];
-        for (gi, list) in self.members.iter_mut().enumerate() {
-            list.retain(|&ui| {
-                let fresh = mark[ui] != gi;
-                mark[ui] = gi;
-                fresh
-            });
+    }
+
+    /// What to say after "group `x` is not declared": that it was renamed, or what was meant.
+    fn group_hint(&mut self, name: &str) -> String {
+        let v = self.v;
+        match self.renames.get(&key(name)) {
+            Some(&gi) => format!("; it is renamed to `{}`", v.groups[gi].name),
+            None => self.suggest(name, v.groups.iter().map(|g| g.name.as_str())),
         }
     }
 
@@ -371,9 +395,10 @@ impl<'v> Cross<'v> {
         let n = self.tenant_count;
         let mut group_counts = vec![0u32; v.users.len() * n];
         for &gi in &self.groups {
-            for &ui in &self.members[gi] {
+            for m in &self.members[gi] {
+                let ui = m.ui as usize;
                 for ti in 0..n {
-                    if self.group_scopes[gi][ti] && self.user_scopes[ui][ti] {
+                    if self.holds(m, gi, ti) {
                         group_counts[ui * n + ti] += 1;
                     }
                 }
@@ -400,6 +425,13 @@ impl<'v> Cross<'v> {
     fn desired(&self) -> Option<BTreeMap<String, DesiredTenant>> {
         let v = self.v;
         let mut desired = BTreeMap::new();
+        // Members in name order, whatever order they were declared or matched in.
+        let mut by_name = self.users.clone();
+        by_name.sort_by_cached_key(|&ui| crate::model::name_key(&v.users[ui].user_name));
+        let mut rank = vec![0u32; v.users.len()];
+        for (r, &ui) in by_name.iter().enumerate() {
+            rank[ui] = r as u32;
+        }
         for (ti, t) in v.tenants.iter().enumerate() {
             let t = t.as_ref()?;
             let mut tenant = DesiredTenant::default();
@@ -412,21 +444,11 @@ impl<'v> Cross<'v> {
                     active: u.active,
                     protect: u.protect,
                     origin: v.origin(u.pos),
+                    until: u.until,
                 });
             }
             for &gi in self.groups.iter().filter(|&&gi| self.group_scopes[gi][ti]) {
-                let g = &v.groups[gi];
-                tenant.groups.push(DesiredGroup {
-                    name: g.name.clone(),
-                    renamed_from: g.renamed_from.as_ref().map(|r| r.value.clone()),
-                    members: self.members[gi]
-                        .iter()
-                        .filter(|&&ui| self.user_scopes[ui][ti])
-                        .map(|&ui| v.users[ui].user_name.clone())
-                        .collect(),
-                    protect: g.protect,
-                    origin: v.origin(g.pos),
-                });
+                tenant.groups.push(self.desired_group(gi, ti, &rank));
             }
             tenant
                 .users
@@ -437,6 +459,49 @@ impl<'v> Cross<'v> {
             desired.insert(t.name.clone(), tenant);
         }
         Some(desired)
+    }
+}
+
+impl Cross<'_> {
+    /// Whether membership `m` of group `gi` holds in tenant `ti`.
+    fn holds(&self, m: &Member, gi: usize, ti: usize) -> bool {
+        self.group_scopes[gi][ti]
+            && self.user_scopes[m.ui as usize][ti]
+            && (m.only == NONE || self.masks[m.only as usize][ti])
+    }
+
+    /// Group `gi` as tenant `ti` has it.
+    fn desired_group(&self, gi: usize, ti: usize, rank: &[u32]) -> DesiredGroup {
+        let v = self.v;
+        let g = &v.groups[gi];
+        let mut group = DesiredGroup {
+            name: g.name.clone(),
+            renamed_from: g.renamed_from.as_ref().map(|r| r.value.clone()),
+            members: Vec::with_capacity(self.members[gi].len()),
+            rules: g.rules.clone(),
+            exclude: g.exclude.iter().map(|e| e.value.clone()).collect(),
+            include_groups: g.include_groups.iter().map(|e| e.value.clone()).collect(),
+            protect: g.protect,
+            origin: v.origin(g.pos),
+            ..DesiredGroup::default()
+        };
+        let plain = self.members[gi].iter().all(|m| m.why == Why::listed());
+        let mut members: Vec<&Member> = self.members[gi]
+            .iter()
+            .filter(|m| self.holds(m, gi, ti))
+            .collect();
+        members.sort_unstable_by_key(|m| rank[m.ui as usize]);
+        for m in members {
+            if m.until != NONE {
+                let at = group.members.len() as u32;
+                group.until.push((at, self.ends[m.until as usize]));
+            }
+            if !plain {
+                group.why.push(m.why);
+            }
+            group.members.push(v.users[m.ui as usize].user_name.clone());
+        }
+        group
     }
 }
 

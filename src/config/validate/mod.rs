@@ -7,7 +7,11 @@
 //! file could not be parsed, reference checks are skipped: they would only report the
 //! declarations that file would have supplied.
 
+mod access;
+mod backend;
 mod finish;
+
+pub(crate) use backend::from_overrides as backend_from_overrides;
 mod records;
 mod tenants;
 
@@ -22,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{DesiredTenant, Origin, RemoveUserAction, UserAttrs};
 
+use super::backend::{BackendConfig, BackendOverride};
 use super::check::{Ctx, Sink};
 use super::raw::{
     At, DefaultsSchema, GroupSchema, Node, Record, RecordList, Root, Spot, UserSchema,
@@ -33,6 +38,8 @@ pub(crate) type Validated = (
     BTreeMap<String, TenantConfig>,
     Defaults,
     BTreeMap<String, DesiredTenant>,
+    Vec<super::dialect_checks::Warning>,
+    BackendConfig,
 );
 
 use crate::model::folded as key;
@@ -53,7 +60,8 @@ struct UserDecl {
     active: bool,
     protect: bool,
     tenants: Option<Vec<At<String>>>,
-    groups: Vec<At<String>>,
+    groups: Vec<access::Entry>,
+    until: Option<crate::model::Until>,
 }
 
 struct GroupDecl {
@@ -61,9 +69,12 @@ struct GroupDecl {
     name_at: Spot,
     name: String,
     renamed_from: Option<At<String>>,
-    members: Vec<At<String>>,
+    members: Vec<access::Entry>,
     tenants: Option<Vec<At<String>>>,
     protect: bool,
+    rules: Vec<crate::model::Rule>,
+    exclude: Vec<At<String>>,
+    include_groups: Vec<At<String>>,
 }
 
 pub(crate) struct Validator {
@@ -81,11 +92,19 @@ pub(crate) struct Validator {
     groups: Vec<GroupDecl>,
     /// A file could not be parsed: skip reference checks.
     broken: bool,
+    /// `--backend-config` and `ZSC_BACKEND_<KEY>`, merged over `backend:`.
+    overrides: Vec<BackendOverride>,
+    backend: BackendConfig,
+    /// False when `backend:` had a problem (reported).
+    backend_ok: bool,
 }
 
 impl Validator {
-    pub fn new(base: &Path, check_tokens: bool) -> Self {
+    pub fn new(base: &Path, check_tokens: bool, overrides: &[BackendOverride]) -> Self {
         Validator {
+            overrides: overrides.to_vec(),
+            backend: BackendConfig::Local,
+            backend_ok: true,
             base: base.to_owned(),
             check_tokens,
             files: Vec::new(),
@@ -128,7 +147,9 @@ impl Validator {
             cx.unknown_key(
                 key,
                 "the configuration",
-                &["tenants", "defaults", "include", "users", "groups"],
+                &[
+                    "tenants", "defaults", "include", "users", "groups", "backend",
+                ],
             );
         }
         for key in &root.duplicates {
@@ -144,6 +165,7 @@ impl Validator {
         if let Some((_, defaults)) = root.defaults {
             self.defaults(&mut cx, defaults);
         }
+        self.backend(&mut cx, root.backend);
         let includes = root
             .include
             .map(|(_, node)| {
@@ -176,6 +198,7 @@ impl Validator {
             ("tenants", root.tenants.as_ref().map(|t| t.0)),
             ("defaults", root.defaults.as_ref().map(|t| t.0)),
             ("include", root.include.as_ref().map(|t| t.0)),
+            ("backend", root.backend.as_ref().map(|t| t.0)),
         ];
         for (name, at) in main_only {
             if let Some(at) = at {
@@ -199,7 +222,7 @@ impl Validator {
         if !cx.record_shape(record.at, &r) {
             return;
         }
-        if let Some((_, node)) = r.take(0) {
+        if let Some((_, node)) = r.field("remove_user_action") {
             if let Some(text) = cx.string("remove_user_action", node) {
                 match text.value.as_str() {
                     "disable" => self.defaults.remove_user_action = RemoveUserAction::Disable,
@@ -211,14 +234,19 @@ impl Validator {
                 }
             }
         }
-        if let Some((_, node)) = r.take(1) {
+        if let Some((_, node)) = r.field("max_destroy") {
             if let Some(n) = cx.integer("max_destroy", node, 0, u64::from(u32::MAX)) {
                 self.defaults.max_destroy = usize::try_from(n).unwrap_or(usize::MAX);
             }
         }
-        if let Some((_, node)) = r.take(2) {
+        if let Some((_, node)) = r.field("max_destroy_percent") {
             if let Some(n) = cx.number("max_destroy_percent", node, 0.0, false, 100.0) {
                 self.defaults.max_destroy_percent = n;
+            }
+        }
+        if let Some((_, node)) = r.field("expiry_notice_days") {
+            if let Some(n) = cx.integer("expiry_notice_days", node, 0, 3650) {
+                self.defaults.expiry_notice_days = u32::try_from(n).unwrap_or(u32::MAX);
             }
         }
     }

@@ -3,7 +3,7 @@
 use super::super::check::Ctx;
 use super::super::raw::{At, GroupSchema, Node, Record, RecordList, Schema, Spot, UserSchema};
 use super::super::MAX_NAME_CHARS;
-use super::{GroupDecl, Pos, UserDecl, Validator};
+use super::{access, GroupDecl, Pos, UserDecl, Validator};
 use crate::model::UserAttrs;
 
 impl Validator {
@@ -26,13 +26,14 @@ impl Validator {
             .and_then(|(_, n)| cx.boolean("active", n))
             .unwrap_or(true);
         let tenants = r.field("tenants").and_then(|(_, n)| tenant_list(cx, n));
-        let groups = r
+        let mut groups = r
             .field("groups")
-            .and_then(|(_, n)| cx.string_list("groups", n))
-            .unwrap_or_default()
-            .into_iter()
-            .map(nfc)
-            .collect();
+            .map(|(_, n)| access::entries(cx, "groups", "group", n))
+            .unwrap_or_default();
+        for entry in &mut groups {
+            nfc_in_place(&mut entry.name);
+        }
+        let until = r.field("until").and_then(|(_, n)| access::until(cx, n));
         let protect = r
             .field("protect")
             .and_then(|(_, n)| cx.boolean("protect", n))
@@ -48,6 +49,7 @@ impl Validator {
             protect,
             tenants,
             groups,
+            until,
         })
     }
 
@@ -59,13 +61,27 @@ impl Validator {
         }
         let name = required_name(cx, &mut r, at, "group", "name");
         let renamed_from = optional_name(cx, &mut r, "renamed_from");
-        let members = r
+        let mut members = r
             .field("members")
-            .and_then(|(_, n)| cx.string_list("members", n))
-            .unwrap_or_default()
-            .into_iter()
-            .map(nfc)
-            .collect();
+            .map(|(_, n)| access::entries(cx, "members", "user", n))
+            .unwrap_or_default();
+        for entry in &mut members {
+            nfc_in_place(&mut entry.name);
+        }
+        let rules = r
+            .field("members_from")
+            .map(|(_, n)| access::rules(cx, n, &self.tenant_names))
+            .unwrap_or_default();
+        let names = |cx: &mut Ctx, key: &str, r: &mut Record<GroupSchema>| -> Vec<At<String>> {
+            r.field(key)
+                .and_then(|(_, n)| cx.string_list(key, n))
+                .unwrap_or_default()
+                .into_iter()
+                .map(nfc)
+                .collect()
+        };
+        let exclude = names(cx, "exclude", &mut r);
+        let include_groups = names(cx, "include_groups", &mut r);
         let tenants = r.field("tenants").and_then(|(_, n)| tenant_list(cx, n));
         let protect = r
             .field("protect")
@@ -80,6 +96,9 @@ impl Validator {
             members,
             tenants,
             protect,
+            rules,
+            exclude,
+            include_groups,
         })
     }
 }
@@ -185,6 +204,12 @@ fn char_name(c: char) -> String {
         _ => "",
     };
     format!("U+{:04X}{what}", c as u32)
+}
+
+/// [`nfc`], in place.
+fn nfc_in_place(name: &mut At<String>) {
+    let value = std::mem::take(&mut name.value);
+    name.value = nfc(At { at: name.at, value }).value;
 }
 
 /// A name in NFC: what zsc sends and compares (servers that follow RFC 8265 store NFC).

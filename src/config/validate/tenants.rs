@@ -240,7 +240,7 @@ impl Validator {
                 }
             };
             let token = match token {
-                Some((_, node)) => self.token(cx, node),
+                Some((_, node)) => self.secret_source(cx, "token", node),
                 None => {
                     cx.error(
                         name.at,
@@ -298,13 +298,19 @@ impl Validator {
     }
 
     /// `{ env: VAR }` or `{ file: PATH }`; never a string, and the value is never echoed.
-    fn token(&self, cx: &mut Ctx, node: At<Node>) -> Option<TokenSource> {
+    /// `what` is the key it was given under (`token`, a backend's `password`).
+    pub(super) fn secret_source(
+        &self,
+        cx: &mut Ctx,
+        what: &str,
+        node: At<Node>,
+    ) -> Option<TokenSource> {
         let entries = match node.value {
             Node::Map(entries) => entries,
             Node::Str(_) => {
                 cx.secret_error(
                     node.at,
-                    "token must not be written inline in the configuration; use `{ env: VAR }` or `{ file: PATH }`",
+                    format!("{what} must not be written inline in the configuration; use `{{ env: VAR }}` or `{{ file: PATH }}`"),
                 );
                 return None;
             }
@@ -312,7 +318,7 @@ impl Validator {
                 cx.secret_error(
                     node.at,
                     format!(
-                        "`token` must be `{{ env: VAR }}` or `{{ file: PATH }}`, found {}",
+                        "`{what}` must be `{{ env: VAR }}` or `{{ file: PATH }}`, found {}",
                         other.kind()
                     ),
                 );
@@ -330,7 +336,7 @@ impl Validator {
                             at: key.at,
                             value: s.clone(),
                         },
-                        "token",
+                        what,
                         &["env", "file"],
                     );
                     ok = false;
@@ -340,7 +346,7 @@ impl Validator {
                     cx.error(
                         key.at,
                         format!(
-                            "a token key must be `env` or `file`, found {}",
+                            "a {what} key must be `env` or `file`, found {}",
                             other.kind()
                         ),
                     );
@@ -354,13 +360,16 @@ impl Validator {
                         at: key.at,
                         value: name.as_str(),
                     },
-                    "token",
+                    what,
                 );
                 ok = false;
                 continue;
             }
             if source.is_some() {
-                cx.error(key.at, "`token` takes one of `env` or `file`, not both");
+                cx.error(
+                    key.at,
+                    format!("`{what}` takes one of `env` or `file`, not both"),
+                );
                 ok = false;
                 continue;
             }
@@ -377,7 +386,7 @@ impl Validator {
                     // Not echoed: people paste the token itself here.
                     cx.secret_error(
                         value.at,
-                        "`env` must name an environment variable (letters, digits and `_`), not hold the token",
+                        format!("`env` must name an environment variable (letters, digits and `_`), not hold the {what}"),
                     );
                     ok = false;
                     continue;
@@ -403,7 +412,7 @@ impl Validator {
             if ok {
                 cx.error(
                     node.at,
-                    "`token` must be `{ env: VAR }` or `{ file: PATH }`, found an empty map",
+                    format!("`{what}` must be `{{ env: VAR }}` or `{{ file: PATH }}`, found an empty map"),
                 );
             }
             return None;
@@ -484,7 +493,7 @@ fn valid_tenant_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn valid_env_name(name: &str) -> bool {
+pub(super) fn valid_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= 128
         && bytes

@@ -25,13 +25,13 @@ use std::sync::Mutex;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::error::fs::{create_private_dir, fsync_dir, remove_if_exists, write_private};
 use super::error::StateError;
 use super::journal::{self, Journal};
 use super::lock::{self, LockInfo, StateLock};
 use super::model::{State, STATE_FORMAT_VERSION};
+use super::rules::{self, Stored};
 use crate::fsx::{self, sibling, unique_sibling};
 
 /// The state file at one path, with its backup, journal and lock beside it. The store owns the
@@ -40,14 +40,9 @@ use crate::fsx::{self, sibling, unique_sibling};
 #[derive(Debug)]
 pub struct StateStore {
     path: PathBuf,
-    /// The serial and content digest of the state file as this store last read or wrote it.
-    persisted: Mutex<Option<Persisted>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Persisted {
-    serial: u64,
-    digest: [u8; 32],
+    /// The lineage, serial and content digest of the state file as this store last read or
+    /// wrote it.
+    persisted: Mutex<Option<Stored>>,
 }
 
 /// A loaded state.
@@ -173,6 +168,15 @@ impl StateStore {
         })
     }
 
+    /// The state file as it is, without replaying a journal (`None`: no file).
+    pub fn read_stored(&self) -> Result<Option<State>, StateError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => Ok(Some(self.parse(&bytes)?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError::io("read", &self.path, e)),
+        }
+    }
+
     fn parse(&self, bytes: &[u8]) -> Result<State, StateError> {
         let backup = Some(self.backup_path()).filter(|b| b.exists());
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -271,20 +275,29 @@ impl StateStore {
     /// one, as Terraform's state manager does. Returns whether anything was written. The one
     /// place a serial is raised; callers never set it.
     pub fn commit(&self, state: &mut State) -> Result<bool, StateError> {
-        let persisted = *self.persisted.lock().unwrap_or_else(|e| e.into_inner());
-        // No file and nothing to manage: there is nothing to write either.
-        let unchanged = match persisted {
-            Some(p) => p.digest == digest(state),
-            None => state.tenants.is_empty(),
-        };
-        if unchanged && !self.has_journal() {
-            if let Some(p) = persisted {
-                state.serial = p.serial;
+        let persisted = self
+            .persisted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match rules::next_serial(persisted.as_ref(), state) {
+            Some(serial) => {
+                state.serial = serial;
+                // The same rules every backend's writes obey (they hold here by construction:
+                // the lock keeps others out, and the serial was just computed).
+                rules::check(persisted.as_ref(), state).map_err(|rule| StateError::Rule {
+                    path: self.path.clone(),
+                    rule,
+                })?;
             }
-            return Ok(false);
-        }
-        if !unchanged {
-            state.serial = persisted.map_or(1, |p| p.serial + 1).max(state.serial);
+            None => {
+                if let Some(p) = &persisted {
+                    state.serial = p.serial;
+                }
+                if !self.has_journal() {
+                    return Ok(false);
+                }
+            }
         }
         self.save(state)?;
         Ok(true)
@@ -292,11 +305,7 @@ impl StateStore {
 
     /// The serial and digest of `state` as the file now holds it (`None`: no file).
     fn remember(&self, state: Option<&State>) {
-        let persisted = state.map(|s| Persisted {
-            serial: s.serial,
-            digest: digest(s),
-        });
-        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = persisted;
+        *self.persisted.lock().unwrap_or_else(|e| e.into_inner()) = state.map(Stored::of);
     }
 
     /// Makes the current `state.json`, if any, the backup. A hard link costs nothing however
@@ -348,29 +357,6 @@ impl StateStore {
     pub fn open_journal(&self, state: &State) -> Result<Journal, StateError> {
         create_private_dir(fsx::parent_dir(&self.path))?;
         journal::create(&self.journal_path(), state)
-    }
-}
-
-/// A digest of what a state says zsc manages (not its serial): two states with the same one
-/// need no new serial between them.
-fn digest(state: &State) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(state.lineage.as_bytes());
-    hasher.update([0]);
-    // Serialising into the hasher: no copy of a large state is made.
-    let _ = serde_json::to_writer(HashWriter(&mut hasher), &state.tenants);
-    hasher.finalize().into()
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! the server's representation.
 
 use super::*;
+use crate::model::UserAttrs;
 
 fn attrs(display: Option<&str>, email: Option<&str>, department: Option<&str>) -> UserAttrs {
     UserAttrs {
