@@ -1,8 +1,10 @@
 //! The SCIM 2.0 client: one per tenant, shared by every worker.
 //!
 //! This file holds the client and how it is set up; `transport.rs` sends requests (pacing,
-//! authentication, retries, errors), `read.rs` reads tenants (listings, look-ups, accounting
-//! for short listings), `write.rs` changes them and `discovery.rs` asks what a server supports.
+//! authentication, retries, errors), `read.rs` reads tenants in full (accounting for short
+//! listings), `listing.rs` pages through a resource, `lookup.rs` reads some objects (counts,
+//! by id, by name), `write.rs` changes them, `discovery.rs` asks what a server supports and
+//! `probe.rs` what `zsc doctor` asks.
 //! The bearer token is attached in one place (`transport.rs`); it never appears in a log line
 //! or an error.
 

@@ -300,7 +300,7 @@ mod tests {
     use super::*;
     use crate::dialect::Dialect;
     use crate::scim::client::ClientOptions;
-    use crate::scim::read::Listed;
+    use crate::scim::listing::Listed;
     use crate::scim::wire::{ListResponse, WireGroup, WireUser};
     use crate::secret::Secret;
 
