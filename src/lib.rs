@@ -19,7 +19,8 @@
 //!
 //! - [`config`] loads and validates desired state; no network.
 //! - [`scim`] is the only module that talks to tenants (and [`state`] the only one that talks to a
-//!   state backend); [`emulator`] is the server side.
+//!   state backend); [`net`] is what their two HTTP clients share; [`emulator`] is the server
+//!   side.
 //! - [`state`] is the only module that writes the state, to its file or to a remote backend
 //!   (HTTP, S3), under Terraform's lineage and serial rules; [`fsx`] is the one atomic write
 //!   every file zsc must never leave half-written goes through.
@@ -38,6 +39,7 @@ pub mod emulator;
 pub mod error;
 pub mod fsx;
 pub mod model;
+pub mod net;
 pub mod ops;
 pub mod par;
 pub mod plan;

@@ -113,7 +113,7 @@ impl ScimClient {
             method: method.to_string(),
             place: self.place(),
             path: path.to_owned(),
-            message: describe_transport(&e),
+            message: crate::net::describe_transport(&e),
             maybe_sent: !e.is_connect(),
             attempts: 1,
         };
@@ -269,30 +269,6 @@ pub(super) fn query_escape(value: &str) -> String {
 /// Percent-encode an id for use as one path segment.
 pub(super) fn path_segment(id: &str) -> String {
     query_escape(id)
-}
-
-/// A transport error in words, without the URL (which the caller already names) and never
-/// with headers.
-fn describe_transport(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the answer was cut off"
-    } else {
-        "the connection failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut root = None;
-    while let Some(s) = source {
-        root = Some(s.to_string());
-        source = s.source();
-    }
-    match root {
-        Some(r) => format!("{kind} ({r})"),
-        None => kind.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -121,11 +121,11 @@ impl HttpBackend {
                         Err(e) if attempt >= ATTEMPTS => {
                             return Err(self.unreachable(&e));
                         }
-                        Err(e) => describe_transport(&e),
+                        Err(e) => crate::net::describe_transport(&e),
                     }
                 }
                 Err(e) if attempt >= ATTEMPTS => return Err(self.unreachable(&e)),
-                Err(e) => describe_transport(&e),
+                Err(e) => crate::net::describe_transport(&e),
             };
             tracing::debug!(backend = %self.name, %method, "retrying after: {retry}");
             tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
@@ -135,7 +135,10 @@ impl HttpBackend {
     fn unreachable(&self, e: &reqwest::Error) -> BackendError {
         BackendError::Unreachable {
             backend: self.name.clone(),
-            detail: format!("{} after {ATTEMPTS} attempts", describe_transport(e)),
+            detail: format!(
+                "{} after {ATTEMPTS} attempts",
+                crate::net::describe_transport(e)
+            ),
         }
     }
 
@@ -302,26 +305,5 @@ fn with_query(url: &str, key: &str, value: &str) -> String {
             u.to_string()
         }
         Err(_) => url.to_owned(),
-    }
-}
-
-/// A transport error in words, without the URL and never with headers.
-pub(super) fn describe_transport(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "the connection failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut root = None;
-    while let Some(s) = source {
-        root = Some(s.to_string());
-        source = s.source();
-    }
-    match root {
-        Some(r) => format!("{kind} ({r})"),
-        None => kind.to_owned(),
     }
 }
