@@ -81,7 +81,8 @@ fn a_plan_reads_what_it_changes_and_nothing_else() {
         .stdout_has("~ display_name = \"User 1\" -> \"User One\"")
         .stdout_has("1 group to create");
     // The changed user by id, the new group by name, and the user it adds (to be sure it is
-    // there): nothing else but the two counts.
+    // there): nothing else but the two counts, and (once, since a name was looked up) whether
+    // `displayName eq` finds a listed group's name spelled in the other case.
     let (one, zero) = (
         env.user_id("user1@example.com"),
         env.user_id("user0@example.com"),
@@ -90,6 +91,8 @@ fn a_plan_reads_what_it_changes_and_nothing_else() {
     log.sort();
     let mut expected = vec![
         "GET /Groups?filter=displayName%20eq%20%22Team%209%22".to_owned(),
+        "GET /Groups?startIndex=1&count=1".to_owned(),
+        "GET /Groups?filter=displayName%20eq%20%22tEAM%200%22".to_owned(),
         "GET /Groups?startIndex=1&count=1&excludedAttributes=members".to_owned(),
         "GET /Users?startIndex=1&count=1&excludedAttributes=groups".to_owned(),
         format!("GET /Users/{one}"),
@@ -277,4 +280,139 @@ fn a_tenant_may_plan_targeted_by_default_while_apply_reads_everything() {
     env.zsc(&["validate"])
         .code(1)
         .stderr_has("`refresh` must be `full` or `changed`, found `sometimes`");
+}
+
+/// `body` with pages of one object: a full read of a small tenant costs more requests than
+/// a few look-ups, so that a targeted read is worth making.
+fn small_pages(body: &str) -> String {
+    format!("    page_size: 1\n{body}")
+}
+
+/// The line a plan's summary starts with (`Plan: …`), to compare a targeted plan with a full one.
+fn summary(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("Plan:"))
+        .unwrap_or_else(|| panic!("no summary in:\n{stdout}"))
+        .to_owned()
+}
+
+/// Where `eq` tells case apart, a name it does not find may still be there in another spelling:
+/// a targeted plan does not trust it, and reads in full (as the full plan, it adopts the group
+/// spelled otherwise instead of creating a second one).
+#[test]
+fn names_looked_up_where_eq_tells_case_apart_mean_a_full_read() {
+    let mut env = Env::new();
+    env.start_emulator(
+        Dialect::Scim,
+        zsc::emulator::Faults {
+            case_sensitive_filters: true,
+            ..Default::default()
+        },
+    );
+    // Made before the first apply, so that the counts at its full read include it.
+    env.seed_group("TEAM 9", &[]);
+    env.config(&small_pages(&Env::people(4, 2)));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    env.config(&small_pages(&format!(
+        "{}  - name: Team 9\n    members: [user0@example.com]\n",
+        Env::people(4, 2)
+    )));
+    let full = env.zsc(&["plan"]).success();
+    let targeted = env
+        .zsc(&["plan", "--refresh=changed"])
+        .success()
+        .stdout_has(
+            "`t`: read in full, not only what this plan can touch: names cannot be looked up \
+             one by one on this server",
+        )
+        .stdout_has("1 group to adopt");
+    assert_eq!(summary(&targeted.stdout), summary(&full.stdout));
+    env.zsc(&["apply", "--auto-approve", "--refresh=changed"])
+        .success();
+    assert_eq!(
+        env.group_names()
+            .iter()
+            .filter(|n| n.eq_ignore_ascii_case("team 9"))
+            .count(),
+        1
+    );
+}
+
+/// A rename's new name is looked up like a create's: an unmanaged group holding it is a
+/// conflict in a targeted plan as in a full one, not a second group of the name.
+#[test]
+fn a_rename_looks_up_the_name_it_takes() {
+    let mut env = Env::new();
+    env.start_emulator(Dialect::Scim, zsc::emulator::Faults::default());
+    env.seed_group("TEAM 9", &[]);
+    env.config(&small_pages(&Env::people(4, 2)));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    env.config(&small_pages(&Env::people(4, 2).replace(
+        "- name: Team 1\n",
+        "- name: Team 9\n    renamed_from: Team 1\n",
+    )));
+    env.zsc(&["plan"])
+        .code(1)
+        .stdout_has("already holds that name");
+    env.emulator().clear_request_log();
+    env.zsc(&["plan", "--refresh=changed"])
+        .code(1)
+        .stdout_has("already holds that name")
+        .stdout_lacks("read in full");
+    assert!(
+        requests(&env)
+            .iter()
+            .any(|r| r.contains("displayName%20eq%20%22Team%209%22")),
+        "{:?}",
+        requests(&env)
+    );
+}
+
+/// A user deleted and made again outside zsc under a new id (the counts stay equal), then
+/// renamed in the YAML with `renamed_from`: the old name is looked up, so the targeted plan
+/// adopts the user made again as the full plan does.
+#[test]
+fn renamed_from_looks_up_the_old_name_when_its_record_is_gone() {
+    let env = Env::with_emulator(Dialect::Scim);
+    env.config(&small_pages(&Env::people(4, 2)));
+    env.zsc(&["apply", "--auto-approve"]).success();
+    let id = env.user_id("user3@example.com");
+    let (status, _) = env.scim("DELETE", &format!("/Users/{id}"), None);
+    assert_eq!(status, 204);
+    env.seed_user("user3@example.com", "User 3");
+    env.config(&small_pages(
+        &Env::people(4, 2)
+            .replace(
+                "  - user_name: user3@example.com\n",
+                "  - user_name: user3.new@example.com\n    renamed_from: user3@example.com\n",
+            )
+            .replace("user3@example.com]", "user3.new@example.com]"),
+    ));
+    let full = env.zsc(&["plan"]).success();
+    let targeted = env
+        .zsc(&["plan", "--refresh=changed"])
+        .success()
+        .stdout_has("this plan can touch");
+    assert_eq!(summary(&targeted.stdout), summary(&full.stdout));
+    assert!(
+        !summary(&full.stdout).contains("1 to create"),
+        "{}",
+        full.stdout
+    );
+}
+
+/// Counts say nothing of a server never read: a tenant whose URL no longer is the one state
+/// records is read in full.
+#[test]
+fn a_tenant_pointing_at_another_server_is_read_in_full() {
+    let env = applied();
+    let mut s = state(&env);
+    s["tenants"]["t"]["server"] = "https://elsewhere.example.com/scim/v2".into();
+    write_state(&env, &s);
+    env.zsc(&["plan", "--refresh=changed"])
+        .success()
+        .stdout_has(
+            "`t`: read in full, not only what this plan can touch: the configuration points at",
+        );
 }

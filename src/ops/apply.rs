@@ -247,9 +247,14 @@ async fn run(
         // What a targeted refresh trusts next time: the counts as zsc's own creates and
         // deletes left them, and the objects now as declared.
         let is_done = |i: usize| report.outcomes.get(i).is_some_and(|o| o.is_done());
-        let adopted = |i: usize| matches!(report.outcomes.get(i), Some(executor::Outcome::Adopted));
+        let uncertain = |i: usize| {
+            matches!(
+                report.outcomes.get(i),
+                Some(executor::Outcome::Adopted | executor::Outcome::Failed(_))
+            )
+        };
         let fresh = (!from_file).then_some(read_at.as_str());
-        super::targeted::count_applied(state, &plan, fresh, &is_done, &adopted);
+        super::targeted::count_applied(state, &plan, fresh, &is_done, &uncertain);
         super::targeted::stamp_applied(state, &ws.config, &plan, &is_done);
     }
     // The last write: everything, with the journal folded away.

@@ -6,8 +6,9 @@
 //! [`crate::plan::targeted::select`]). It gives way to a full read when it cannot vouch for
 //! what it does not read: no full read recorded yet, the last one older than the tenant's
 //! `max_refresh_age`, a count that differs from what state recorded (objects were created or
-//! deleted elsewhere), a server that cannot filter, or more objects to read one by one than a
-//! full read would cost. After planning, every change must concern objects it read
+//! deleted elsewhere), a URL other than the one state records, a server whose names cannot be
+//! looked up one by one (see [`ScimClient::read_some`]), or more objects to read one by one than
+//! a full read would cost. After planning, every change must concern objects it read
 //! ([`crate::plan::targeted::unread`]); what does not is read too and the plan made again.
 //!
 //! What it must not do: conclude that an object is gone, changed or unmanaged from anything
@@ -85,7 +86,7 @@ pub async fn read(
         let managed = state.tenants.get(name).unwrap_or(&empty_state);
         let desired = config.desired.get(name).unwrap_or(&empty_desired);
         let client = &tenants.clients[name];
-        match attempt(client, name, managed, desired, tenant.read.max_refresh_age).await {
+        match attempt(client, name, managed, desired, tenant).await {
             Ok(Attempt::Read(read)) => {
                 let (targeted, live) = *read;
                 reads.live.insert(name.clone(), live);
@@ -116,6 +117,10 @@ pub async fn read(
     Ok(reads)
 }
 
+/// Why a tenant whose names cannot be looked up is read in full.
+const UNFILTERABLE: &str = "names cannot be looked up one by one on this server (it cannot \
+     filter, refused a filter, or its `eq` tells case apart)";
+
 enum Attempt {
     /// What was read, boxed: the alternative is one string.
     Read(Box<(Targeted, LiveTenant)>),
@@ -129,8 +134,18 @@ async fn attempt(
     name: &str,
     managed: &crate::state::TenantState,
     desired: &crate::model::DesiredTenant,
-    max_age: std::time::Duration,
+    tenant: &crate::config::TenantConfig,
 ) -> Result<Attempt, ScimError> {
+    let max_age = tenant.read.max_refresh_age;
+    // Counts prove nothing about a server never read: the same counts elsewhere (a mirror, a
+    // recovery tenant) would pass.
+    let server = tenant.server();
+    if managed.server.as_ref().is_some_and(|s| *s != server) {
+        return Ok(Attempt::Full(format!(
+            "the configuration points at {server}, state records {}",
+            managed.server.as_deref().unwrap_or_default()
+        )));
+    }
     let Some(last_full) = managed.full_refresh.clone() else {
         return Ok(Attempt::Full(
             "state records no full read of this tenant yet".to_owned(),
@@ -191,9 +206,7 @@ async fn attempt(
     }
     let mut found = Found::default();
     if !read_round(client, &want, &mut found).await? {
-        return Ok(Attempt::Full(
-            "the server cannot filter, so names cannot be looked up one by one".to_owned(),
-        ));
+        return Ok(Attempt::Full(UNFILTERABLE.to_owned()));
     }
     let live = targeted::assemble(managed, &found);
     tracing::info!(
@@ -456,13 +469,16 @@ pub fn undone(
 /// After an apply, the counts state keeps of each tenant follow zsc's own creates and deletes,
 /// so the next targeted refresh still finds them equal to the server's. A tenant state held
 /// nothing of before this apply gets its first record here, from the plan's full read
-/// (`read_at`: when that read was made in this run; `None` for a saved plan).
+/// (`read_at`: when that read was made in this run; `None` for a saved plan). Where the count
+/// cannot be told (a create that found its object there already, a create or delete that
+/// failed and may have happened all the same), the tenant's counts are forgotten: its next
+/// plan reads it in full.
 pub fn count_applied(
     state: &mut State,
     plan: &Plan,
     read_at: Option<&str>,
     done: &dyn Fn(usize) -> bool,
-    adopted: &dyn Fn(usize) -> bool,
+    uncertain: &dyn Fn(usize) -> bool,
 ) {
     use crate::plan::Action;
     if let Some(at) = read_at.filter(|_| plan.refreshed) {
@@ -476,8 +492,16 @@ pub fn count_applied(
             }
         }
     }
+    let mut unknown: HashSet<&str> = HashSet::new();
     for (i, change) in plan.changes.iter().enumerate() {
-        if !done(i) || adopted(i) {
+        let counted = matches!(
+            change.action,
+            Action::Create | Action::Delete | Action::Disable
+        ) && change.object != ObjectKind::Membership;
+        if counted && uncertain(i) {
+            unknown.insert(&change.tenant);
+        }
+        if !done(i) || uncertain(i) {
             continue;
         }
         let Some(full) = state
@@ -504,6 +528,11 @@ pub fn count_applied(
             Action::Delete => *counter = counter.saturating_sub(1),
             Action::Disable if deletes_user => *counter = counter.saturating_sub(1),
             _ => {}
+        }
+    }
+    for name in unknown {
+        if let Some(t) = state.tenants.get_mut(name) {
+            t.full_refresh = None;
         }
     }
 }

@@ -269,12 +269,12 @@ pub fn select(desired: &DesiredTenant, managed: &TenantState) -> Want {
             None => {
                 want.user_name(&user.user_name);
                 if let Some(from) = &user.renamed_from {
-                    match managed.users.get(folded(from).as_ref()) {
-                        Some(record) => {
-                            want.user_ids.insert(record.id.clone());
-                        }
-                        None => want.user_name(from),
+                    // The record by id, and the old name too: if the id is gone, the planner
+                    // looks for an unmanaged holder of the old name.
+                    if let Some(record) = managed.users.get(folded(from).as_ref()) {
+                        want.user_ids.insert(record.id.clone());
                     }
+                    want.user_name(from);
                     declared_users.insert(folded(from).into_owned());
                 }
             }
@@ -303,12 +303,10 @@ pub fn select(desired: &DesiredTenant, managed: &TenantState) -> Want {
             None => {
                 want.group_name(&group.name);
                 if let Some(from) = &group.renamed_from {
-                    match managed.groups.get(folded(from).as_ref()) {
-                        Some(record) => {
-                            want.group_ids.insert(record.id.clone());
-                        }
-                        None => want.group_name(from),
+                    if let Some(record) = managed.groups.get(folded(from).as_ref()) {
+                        want.group_ids.insert(record.id.clone());
                     }
+                    want.group_name(from);
                     declared_groups.insert(folded(from).into_owned());
                 }
             }
@@ -377,15 +375,15 @@ pub fn assemble(managed: &TenantState, found: &Found) -> LiveTenant {
 }
 
 /// The objects `changes` (one tenant's) concern that were not read: a plan may only be offered
-/// when this is empty. A change to a managed object needs its id read; a create needs its name
-/// looked up; a membership change needs its group read, and an addition of an existing user
-/// that user read too.
+/// when this is empty. A change to a managed object needs its id read; a create or a rename
+/// needs the name it takes looked up (an unmanaged holder of it is a conflict); a membership
+/// change needs its group read, and an addition of an existing user that user read too.
 pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) -> Want {
     let mut want = Want::default();
     for change in changes {
         match change.object {
             ObjectKind::User => match (&change.action, &change.id) {
-                (Action::Create, _)
+                (Action::Create | Action::Rename, _)
                     if !found.user_names.contains(folded(&change.name).as_ref()) =>
                 {
                     want.user_name(&change.name);
@@ -396,7 +394,7 @@ pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) 
                 _ => {}
             },
             ObjectKind::Group => match (&change.action, &change.id) {
-                (Action::Create, _)
+                (Action::Create | Action::Rename, _)
                     if !found.group_names.contains(folded(&change.name).as_ref()) =>
                 {
                     want.group_name(&change.name);

@@ -116,6 +116,9 @@ pub(super) struct Inner {
     pub(super) memberships: super::read::Memberships,
     /// What `/ServiceProviderConfig` said, once read (see `discovery.rs`).
     pub(super) capabilities: tokio::sync::OnceCell<super::discovery::Capabilities>,
+    /// Whether `userName eq` / `displayName eq` find a name spelled in another case (asked
+    /// once, when a targeted read first looks names up).
+    pub(super) eq_folds_case: [tokio::sync::OnceCell<bool>; 2],
 }
 
 /// An answer with a success status.
@@ -159,6 +162,7 @@ impl ScimClient {
                 requests: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 capabilities: tokio::sync::OnceCell::new(),
+                eq_folds_case: Default::default(),
                 progress: options.progress,
                 memberships: options.memberships,
             }),

@@ -56,15 +56,28 @@ impl ScimClient {
 
     /// Users and groups by id and by name (`eq` filters only: never a scan of a listing),
     /// concurrently: what a targeted refresh reads. Ids the server has no object for are
-    /// listed as missing. Groups come with their members.
+    /// listed as missing. Groups come with their members. Names are only looked up where the
+    /// answers can be trusted to hold every object of the name as zsc compares names: the
+    /// server filters, takes each filter, and its `eq` finds a name spelled in another case
+    /// ([`Self::eq_folds_case`]); otherwise nothing is read and the answer says
+    /// `unfilterable`.
     pub async fn read_some(&self, lookups: &Lookups) -> Result<Looked, ScimError> {
         self.discover().await;
+        let unfilterable = Looked {
+            unfilterable: true,
+            ..Looked::default()
+        };
         if (!lookups.user_names.is_empty() || !lookups.group_names.is_empty()) && !self.can_filter()
         {
-            return Ok(Looked {
-                unfilterable: true,
-                ..Looked::default()
-            });
+            return Ok(unfilterable);
+        }
+        for (names, resource) in [
+            (&lookups.user_names, "Users"),
+            (&lookups.group_names, "Groups"),
+        ] {
+            if !names.is_empty() && !self.eq_folds_case(resource).await? {
+                return Ok(unfilterable);
+            }
         }
         enum Job {
             UserId(String),
@@ -75,8 +88,9 @@ impl ScimClient {
         enum Got {
             User(String, Option<LiveUser>),
             Group(String, Option<LiveGroup>),
-            Users(Vec<LiveUser>),
-            Groups(Vec<LiveGroup>),
+            /// `None`: the server refused the filter.
+            Users(Option<Vec<LiveUser>>),
+            Groups(Option<Vec<LiveGroup>>),
         }
         let jobs: Vec<Job> = lookups
             .user_ids
@@ -110,8 +124,10 @@ impl ScimClient {
                 Got::User(id, None) => looked.missing_user_ids.push(id),
                 Got::Group(_, Some(group)) => looked.groups.push(group),
                 Got::Group(id, None) => looked.missing_group_ids.push(id),
-                Got::Users(users) => looked.users.extend(users),
-                Got::Groups(groups) => looked.groups.extend(groups),
+                Got::Users(Some(users)) => looked.users.extend(users),
+                Got::Groups(Some(groups)) => looked.groups.extend(groups),
+                // A name the server would not look up: its absence proves nothing.
+                Got::Users(None) | Got::Groups(None) => return Ok(unfilterable),
             }
         }
         looked.users = dedup_by_id(looked.users);
@@ -269,9 +285,10 @@ impl ScimClient {
     /// that finds nothing (a server whose `eq` is case-sensitive, or that refuses an escaped
     /// quote, or cannot filter) by a paged scan of the listing that compares names as zsc does.
     pub async fn look_up_users(&self, user_name: &str) -> Result<Vec<LiveUser>, ScimError> {
-        let found = self.look_up_users_eq(user_name).await?;
-        if !found.is_empty() {
-            return Ok(found);
+        if let Some(found) = self.look_up_users_eq(user_name).await? {
+            if !found.is_empty() {
+                return Ok(found);
+            }
         }
         let key = folded(user_name);
         let listing = Box::pin(self.list_users()).await?;
@@ -284,9 +301,10 @@ impl ScimClient {
 
     /// Every group named `name`, with its members (see [`Self::look_up_users`]).
     pub async fn look_up_groups(&self, name: &str) -> Result<Vec<LiveGroup>, ScimError> {
-        let found = self.look_up_groups_eq(name).await?;
-        if !found.is_empty() {
-            return Ok(found);
+        if let Some(found) = self.look_up_groups_eq(name).await? {
+            if !found.is_empty() {
+                return Ok(found);
+            }
         }
         let key = folded(name);
         let listing = Box::pin(self.list_complete::<WireGroup>("Groups", "")).await?;
@@ -298,12 +316,12 @@ impl ScimClient {
         self.with_members(named).await
     }
 
-    /// `userName eq`: every match the server returns that has the name as zsc compares it.
-    /// Nothing when the server cannot filter or refuses the filter.
+    /// `userName eq`: every match the server returns that has the name as zsc compares it;
+    /// `None` when the server cannot filter or refuses the filter.
     pub(super) async fn look_up_users_eq(
         &self,
         user_name: &str,
-    ) -> Result<Vec<LiveUser>, ScimError> {
+    ) -> Result<Option<Vec<LiveUser>>, ScimError> {
         let Some(list) = self
             .filtered::<WireUser>(
                 "Users",
@@ -311,17 +329,22 @@ impl ScimClient {
             )
             .await?
         else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let key = folded(user_name);
         list.into_iter()
             .filter(|u| folded(&u.user_name) == key)
             .map(|u| u.into_live().map_err(|m| protocol("GET", "/Users", m)))
-            .collect()
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
-    /// `displayName eq`, with members (read by id where the answer left them out).
-    pub(super) async fn look_up_groups_eq(&self, name: &str) -> Result<Vec<LiveGroup>, ScimError> {
+    /// `displayName eq`, with members (read by id where the answer left them out); `None`
+    /// when the server cannot filter or refuses the filter.
+    pub(super) async fn look_up_groups_eq(
+        &self,
+        name: &str,
+    ) -> Result<Option<Vec<LiveGroup>>, ScimError> {
         let Some(list) = self
             .filtered::<WireGroup>(
                 "Groups",
@@ -329,7 +352,7 @@ impl ScimClient {
             )
             .await?
         else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let key = folded(name);
         let named: Vec<ListedGroup> = list
@@ -337,7 +360,62 @@ impl ScimClient {
             .filter(|g| folded(&g.display_name) == key)
             .map(|g| g.into_listed().map_err(|m| protocol("GET", "/Groups", m)))
             .collect::<Result<_, _>>()?;
-        self.with_members(named).await
+        self.with_members(named).await.map(Some)
+    }
+
+    /// Whether `userName eq` (`resource` "Users") or `displayName eq` ("Groups") finds a name
+    /// spelled in another case, as zsc compares names: the first object the server lists,
+    /// looked up by its name with the case of each letter swapped (two requests, asked once
+    /// per client). `false` when that cannot be told: the name has no letter with a case, or
+    /// the server refuses the filter. A server with no object of the kind has nothing a
+    /// look-up could miss.
+    pub async fn eq_folds_case(&self, resource: &str) -> Result<bool, ScimError> {
+        let (slot, attribute, field) = match resource {
+            "Users" => (0, "userName", "userName"),
+            _ => (1, "displayName", "displayName"),
+        };
+        self.inner.eq_folds_case[slot]
+            .get_or_try_init(|| async {
+                let path = format!("/{resource}?startIndex=1&count=1");
+                let first: ListResponse<serde_json::Value> = self.get(&path).await?;
+                let Some(object) = first.resources.first() else {
+                    return Ok(first.total_results.unwrap_or(0) == 0);
+                };
+                let (Some(id), Some(name)) = (
+                    object.get("id").and_then(serde_json::Value::as_str),
+                    object.get(field).and_then(serde_json::Value::as_str),
+                ) else {
+                    return Ok(false);
+                };
+                let swapped: String = name
+                    .chars()
+                    .flat_map(|c| -> Vec<char> {
+                        if c.is_lowercase() {
+                            c.to_uppercase().collect()
+                        } else {
+                            c.to_lowercase().collect()
+                        }
+                    })
+                    .collect();
+                if swapped == name {
+                    return Ok(false);
+                }
+                let filter = format!("{attribute} eq \"{}\"", escape_filter_value(&swapped));
+                let found = self
+                    .filtered::<serde_json::Value>(resource, &filter)
+                    .await?
+                    .unwrap_or_default();
+                let folds = found
+                    .iter()
+                    .any(|o| o.get("id").and_then(serde_json::Value::as_str) == Some(id));
+                tracing::info!(
+                    "{resource}: `{attribute} eq` {} a name spelled in another case",
+                    if folds { "finds" } else { "does not find" }
+                );
+                Ok(folds)
+            })
+            .await
+            .copied()
     }
 
     /// A filtered listing's resources; `None` when the server cannot filter (it says so, or
@@ -389,6 +467,7 @@ pub struct Looked {
     /// Ids asked for that the server has no object for (404).
     pub missing_user_ids: Vec<String>,
     pub missing_group_ids: Vec<String>,
-    /// The server cannot filter, so names cannot be looked up one by one: nothing was read.
+    /// Names cannot be looked up one by one on this server (it cannot filter, refused a
+    /// filter, or its `eq` tells case apart): nothing was read.
     pub unfilterable: bool,
 }

@@ -165,7 +165,7 @@ impl ScimClient {
             &expected.user_ids,
             expected.accept_gap,
             |c, id| async move { c.get_user(&id).await },
-            |c, name| async move { c.look_up_users_eq(&name).await },
+            |c, name| async move { Ok(c.look_up_users_eq(&name).await?.unwrap_or_default()) },
         )
         .await
     }
@@ -220,7 +220,7 @@ impl ScimClient {
             &expected.group_ids,
             expected.accept_gap,
             |c, id| async move { c.get_group(&id).await },
-            |c, name| async move { c.look_up_groups_eq(&name).await },
+            |c, name| async move { Ok(c.look_up_groups_eq(&name).await?.unwrap_or_default()) },
         )
         .await
     }

@@ -270,6 +270,11 @@ impl JournalContents {
             for op in &entry.ops {
                 state.apply(&entry.tenant, op);
             }
+            // The counts a targeted refresh compares with did not follow a cut-off apply's
+            // creates and deletes: the next plan of the tenant reads it in full.
+            if let Some(tenant) = state.tenants.get_mut(&entry.tenant) {
+                tenant.full_refresh = None;
+            }
             applied += 1;
             rest = &rest[end + 1..];
         }
