@@ -189,9 +189,10 @@ fn plan_cpu() {
     }
     // Rules and nesting are evaluated while the configuration loads: the same configuration
     // with 1,000 rule-based groups (and 20 groups nesting them) over its 100,000 users, against
-    // the one without. The faster of two loads each, to keep a noisy neighbour out.
+    // the one without. The fastest of three loads each, to keep a noisy neighbour out (a load
+    // is about a second; its spread on a shared machine is a few tenths).
     let load = |root: &std::path::Path| {
-        (0..2)
+        (0..3)
             .map(|_| {
                 let started = Instant::now();
                 let config = zsc::config::load(&root.join("zsc.yaml")).expect("loads");

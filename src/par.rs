@@ -16,6 +16,39 @@ where
     U: Send,
     F: Fn(&T) -> U + Sync,
 {
+    // Blocks small enough that a thread finishing early finds more to take.
+    blocks(
+        items,
+        min_per_thread,
+        |threads| items.len().div_ceil(threads * 8),
+        f,
+    )
+}
+
+/// [`map`] for items whose costs differ by orders of magnitude (a rule that scans every user
+/// beside one that looks a value up): each item is taken on its own, so that no thread is left
+/// with a block of the costly ones.
+pub fn map_each<T, U, F>(items: &[T], min_per_thread: usize, f: F) -> Vec<U>
+where
+    T: Sync,
+    U: Send,
+    F: Fn(&T) -> U + Sync,
+{
+    blocks(items, min_per_thread, |_| 1, f)
+}
+
+/// `f` over `items` in order, threads taking blocks of `block(threads)` items in turn.
+fn blocks<T, U, F>(
+    items: &[T],
+    min_per_thread: usize,
+    block: impl Fn(usize) -> usize,
+    f: F,
+) -> Vec<U>
+where
+    T: Sync,
+    U: Send,
+    F: Fn(&T) -> U + Sync,
+{
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(MAX_THREADS)
@@ -23,8 +56,7 @@ where
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
-    // Blocks small enough that a thread finishing early finds more to take.
-    let block = items.len().div_ceil(threads * 8).max(1);
+    let block = block(threads).max(1);
     let next = AtomicUsize::new(0);
     let mut blocks: Vec<(usize, Vec<U>)> = Vec::new();
     std::thread::scope(|scope| {
@@ -62,6 +94,8 @@ mod tests {
         let items: Vec<u32> = (0..10_000).collect();
         for min in [1, 100, 20_000] {
             let out = super::map(&items, min, |i| i * 2);
+            assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+            let out = super::map_each(&items, min, |i| i * 2);
             assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         }
         assert!(super::map(&[] as &[u32], 1, |i| *i).is_empty());

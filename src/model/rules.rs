@@ -161,7 +161,13 @@ impl Rule {
 
     /// Whether `user` matches every condition but `tenants` (see [`Rule::tenants`]).
     pub fn matches(&self, user: Subject<'_>) -> bool {
-        self.conditions.iter().all(|c| c.mismatch(user).is_none())
+        self.conditions.iter().all(|c| c.holds(user))
+    }
+
+    /// The rule ready to test many users (a group's rules run over every user): each
+    /// condition's attribute found and its name patterns folded once, not per user.
+    pub fn matcher(&self) -> Matcher {
+        Matcher(self.conditions.iter().map(Test::of).collect())
     }
 
     /// The tenants the rule is limited to, if it names any: it adds members there only.
@@ -195,23 +201,29 @@ impl Condition {
     /// Why `user` fails this condition (``department is `Sales` ``), or `None` when it holds.
     /// `tenants` always holds here: it limits where a rule applies, not whom it matches.
     pub fn mismatch(&self, user: Subject<'_>) -> Option<String> {
-        let any = |value: &str, fold: bool| self.values.iter().any(|p| glob(p, value, fold));
-        match self.attribute.as_str() {
-            "tenants" => None,
-            "user_name" => {
-                (!any(user.user_name, true)).then(|| format!("user_name is `{}`", user.user_name))
-            }
-            "active" => (!any(if user.active { "true" } else { "false" }, false))
-                .then(|| format!("active is {}", user.active)),
-            attribute => {
-                let field = USER_FIELDS.iter().find(|f| f.name == attribute)?;
-                match (field.get)(user.attrs).as_deref().filter(|v| !v.is_empty()) {
-                    Some(value) if any(value, false) => None,
-                    Some(value) => Some(format!("{attribute} is `{value}`")),
-                    None => Some(format!("{attribute} is not declared")),
-                }
-            }
+        if self.holds(user) {
+            return None;
         }
+        Some(match self.attribute.as_str() {
+            "user_name" => format!("user_name is `{}`", user.user_name),
+            "active" => format!("active is {}", user.active),
+            attribute => match self.value_of(user).filter(|v| !v.is_empty()) {
+                Some(value) => format!("{attribute} is `{value}`"),
+                None => format!("{attribute} is not declared"),
+            },
+        })
+    }
+
+    /// Whether `user` meets this condition.
+    pub fn holds(&self, user: Subject<'_>) -> bool {
+        Test::of(self).passes(user)
+    }
+
+    /// The declared value of the user attribute this condition tests (not `user_name`,
+    /// `active` or `tenants`).
+    fn value_of<'u>(&self, user: Subject<'u>) -> Option<&'u str> {
+        let field = USER_FIELDS.iter().find(|f| f.name == self.attribute)?;
+        (field.get)(user.attrs).as_deref()
     }
 
     /// A value matched exactly (no `*`), which an index can look up.
@@ -220,27 +232,115 @@ impl Condition {
     }
 }
 
+/// A [`Rule`] compiled for testing many users: see [`Rule::matcher`].
+pub struct Matcher(Vec<Test>);
+
+impl Matcher {
+    /// Whether `user` matches every condition but `tenants`.
+    pub fn matches(&self, user: Subject<'_>) -> bool {
+        self.0.iter().all(|t| t.passes(user))
+    }
+}
+
+/// One condition, compiled.
+enum Test {
+    /// `tenants`: where a rule applies, not whom it matches.
+    Always,
+    /// `user_name` patterns, folded as names compare.
+    UserName(Vec<Glob>),
+    Active(Vec<Glob>),
+    /// A declared user attribute's patterns: a user without the attribute fails.
+    Field(fn(&UserAttrs) -> &Option<String>, Vec<Glob>),
+    /// An attribute no user has (validation refuses it in a configuration).
+    Never,
+}
+
+impl Test {
+    fn of(c: &Condition) -> Test {
+        let globs = c.values.iter().map(|p| Glob::new(p)).collect();
+        match c.attribute.as_str() {
+            "tenants" => Test::Always,
+            "user_name" => Test::UserName(c.values.iter().map(|p| Glob::new(&folded(p))).collect()),
+            "active" => Test::Active(globs),
+            attribute => match USER_FIELDS.iter().find(|f| f.name == attribute) {
+                Some(field) => Test::Field(field.get, globs),
+                None => Test::Never,
+            },
+        }
+    }
+
+    fn passes(&self, user: Subject<'_>) -> bool {
+        let any = |patterns: &[Glob], value: &str| patterns.iter().any(|p| p.matches(value));
+        match self {
+            Test::Always => true,
+            Test::UserName(patterns) => any(patterns, &folded(user.user_name)),
+            Test::Active(patterns) => any(patterns, if user.active { "true" } else { "false" }),
+            Test::Field(get, patterns) => get(user.attrs)
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .is_some_and(|v| any(patterns, v)),
+            Test::Never => false,
+        }
+    }
+}
+
 /// Whether `value` matches `pattern`, where `*` matches any run of characters. `fold`: compare
 /// as names are compared (see [`folded`]).
 pub fn glob(pattern: &str, value: &str, fold: bool) -> bool {
     if fold {
-        return glob(&folded(pattern), &folded(value), false);
+        return Glob::new(&folded(pattern)).matches(&folded(value));
     }
-    let Some((first, rest)) = pattern.split_once('*') else {
-        return pattern == value;
-    };
-    let Some(mut remaining) = value.strip_prefix(first) else {
-        return false;
-    };
-    let mut parts: Vec<&str> = rest.split('*').collect();
-    let last = parts.pop().unwrap_or_default();
-    for part in parts {
-        match remaining.find(part) {
-            Some(i) => remaining = &remaining[i + part.len()..],
-            None => return false,
+    Glob::new(pattern).matches(value)
+}
+
+/// A pattern split at its `*`s once, to test many values (see [`glob`]).
+struct Glob {
+    /// No `*`: the value must equal it.
+    exact: bool,
+    first: String,
+    /// The parts between `*`s, found in order.
+    middle: Vec<String>,
+    last: String,
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Glob {
+        let Some((first, rest)) = pattern.split_once('*') else {
+            return Glob {
+                exact: true,
+                first: pattern.to_owned(),
+                middle: Vec::new(),
+                last: String::new(),
+            };
+        };
+        let (middle, last) = rest.rsplit_once('*').unwrap_or(("", rest));
+        Glob {
+            exact: false,
+            first: first.to_owned(),
+            middle: middle
+                .split('*')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            last: last.to_owned(),
         }
     }
-    remaining.len() >= last.len() && remaining.ends_with(last)
+
+    fn matches(&self, value: &str) -> bool {
+        if self.exact {
+            return value == self.first;
+        }
+        let Some(mut remaining) = value.strip_prefix(self.first.as_str()) else {
+            return false;
+        };
+        for part in &self.middle {
+            match remaining.find(part.as_str()) {
+                Some(i) => remaining = &remaining[i + part.len()..],
+                None => return false,
+            }
+        }
+        remaining.len() >= self.last.len() && remaining.ends_with(self.last.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -70,12 +70,14 @@ impl<'v> Cross<'v> {
         }
         let index = ValueIndex::build(self, &ruled);
         let users = &self.users;
-        let matched = crate::par::map(&ruled, 4, |&gi| {
+        // A group whose rule scans every user costs thousands of times one looked up by value.
+        let matched = crate::par::map_each(&ruled, 4, |&gi| {
             let g = &v.groups[gi];
             let excluded: HashSet<Cow<str>> = g.exclude.iter().map(|e| key(&e.value)).collect();
             let mut hits: Vec<(usize, u16)> = Vec::new();
             let mut counts = vec![0usize; g.rules.len()];
             for (r, rule) in g.rules.iter().enumerate() {
+                let matcher = rule.matcher();
                 let mut consider = |ui: usize| {
                     let u = &v.users[ui];
                     let subject = Subject {
@@ -83,9 +85,9 @@ impl<'v> Cross<'v> {
                         attrs: &u.attrs,
                         active: u.active,
                     };
-                    if rule.matches(subject) {
+                    if matcher.matches(subject) {
                         counts[r] += 1;
-                        if !excluded.contains(&key(&v.users[ui].user_name)) {
+                        if excluded.is_empty() || !excluded.contains(&key(&u.user_name)) {
                             hits.push((ui, r as u16));
                         }
                     }
