@@ -22,6 +22,7 @@ mod import;
 mod interop;
 mod membership_source;
 mod model;
+mod python;
 mod reliability;
 mod servers;
 mod targeted;

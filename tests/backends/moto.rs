@@ -23,7 +23,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::harness::Env;
-use crate::interop::server::{free_port, run};
+use crate::python::free_port;
 
 pub const VERSION: &str = "5.2.5";
 const REQUIREMENTS: &[&str] = &[
@@ -166,51 +166,23 @@ fn installed() -> Result<&'static Path, String> {
 }
 
 fn install() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{VERSION}"));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let lock = File::create(dir.join("install.lock"))
-        .map_err(|e| format!("cannot create the install lock: {e}"))?;
-    lock.lock()
-        .map_err(|e| format!("cannot take the install lock: {e}"))?;
-    let venv = dir.join("venv");
-    let marker = dir.join("installed");
-    let wanted = REQUIREMENTS.join(" ");
-    if venv.join("bin/moto_server").exists()
-        && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted)
-    {
-        return Ok(venv);
-    }
-    let _ = std::fs::remove_file(&marker);
-    let _ = std::fs::remove_dir_all(&venv);
-    let log = dir.join("install.log");
-    let python = std::env::var("ZSC_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    run(
-        Command::new(&python).arg("-m").arg("venv").arg(&venv),
-        &log,
-        Duration::from_secs(120),
-    )
-    .map_err(|e| format!("{python} -m venv: {e}"))?;
     let started = Instant::now();
-    run(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-            ])
-            .args(REQUIREMENTS),
-        &log,
+    let venv = crate::python::venv(
+        &format!("moto-{VERSION}"),
+        REQUIREMENTS,
         INSTALL_TIMEOUT,
-    )
-    .map_err(|e| format!("pip install {wanted}: {e}"))?;
+        |venv, _| {
+            if venv.join("bin/moto_server").exists() {
+                Ok(())
+            } else {
+                Err("no bin/moto_server after the install".to_owned())
+            }
+        },
+    )?;
     eprintln!(
-        "backends: installed moto {VERSION} in {:.0?}",
+        "backends: moto {VERSION} ready in {:.0?}",
         started.elapsed()
     );
-    std::fs::write(&marker, &wanted).map_err(|e| format!("cannot write the marker: {e}"))?;
     Ok(venv)
 }
 

@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{Env, TOKEN};
+use crate::python::{free_port, run};
 
 /// The server's version, pinned with the libraries that decide its behaviour (scim2-models
 /// validates every resource and applies every PATCH, on pydantic).
@@ -106,93 +107,20 @@ fn installed() -> Result<&'static Path, String> {
 }
 
 fn install() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("scim2-server-{VERSION}"));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    // Other test processes (a second `cargo test`, nextest) install into the same directory.
-    let lock = File::create(dir.join("install.lock"))
-        .map_err(|e| format!("cannot create the install lock: {e}"))?;
-    lock.lock()
-        .map_err(|e| format!("cannot take the install lock: {e}"))?;
-    let venv = dir.join("venv");
-    let exe = venv.join("bin/scim2-server");
-    let marker = dir.join("installed");
-    let wanted = REQUIREMENTS.join(" ");
-    if exe.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        return Ok(exe);
-    }
-    let _ = std::fs::remove_file(&marker);
-    let _ = std::fs::remove_dir_all(&venv);
-    let log = dir.join("install.log");
-    let python = std::env::var("ZSC_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    run(
-        Command::new(&python).arg("-m").arg("venv").arg(&venv),
-        &log,
-        Duration::from_secs(120),
-    )
-    .map_err(|e| format!("{python} -m venv: {e}"))?;
-    run(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--quiet",
-            ])
-            .args(REQUIREMENTS),
-        &log,
+    let venv = crate::python::venv(
+        &format!("scim2-server-{VERSION}"),
+        REQUIREMENTS,
         INSTALL_TIMEOUT,
-    )
-    .map_err(|e| format!("pip install {wanted}: {e}"))?;
-    run(
-        Command::new(&exe).arg("--help"),
-        &log,
-        Duration::from_secs(60),
-    )
-    .map_err(|e| format!("scim2-server --help after the install: {e}"))?;
-    std::fs::write(&marker, &wanted).map_err(|e| format!("cannot write the marker: {e}"))?;
-    Ok(exe)
-}
-
-/// Run `command` to completion within `limit`, its output appended to `log`; an error says
-/// why, with the log's end.
-pub(crate) fn run(command: &mut Command, log: &Path, limit: Duration) -> Result<(), String> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot run it: {e}"))?;
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("no end after {} s", limit.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> = text.lines().rev().take(8).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!(
-        "{status}; {} ends:\n{}",
-        log.display(),
-        tail.join("\n")
-    ))
+        |venv, log| {
+            run(
+                Command::new(venv.join("bin/scim2-server")).arg("--help"),
+                log,
+                Duration::from_secs(60),
+            )
+            .map_err(|e| format!("scim2-server --help after the install: {e}"))
+        },
+    )?;
+    Ok(venv.join("bin/scim2-server"))
 }
 
 /// The configuration file that turns PATCH off: the package's default otherwise.
@@ -248,11 +176,6 @@ fn spawn(env: &Env, exe: &Path, patch: Patch) -> Result<Scim2Server, String> {
         }
     }
     Err(last)
-}
-
-pub(crate) fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
 /// Poll `/ServiceProviderConfig` (it needs no token) until it answers 200, the process ends,
