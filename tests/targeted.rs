@@ -88,11 +88,18 @@ fn a_plan_reads_what_it_changes_and_nothing_else() {
         env.user_id("user0@example.com"),
     );
     let mut log = requests(&env);
+    // The case question names whichever group the server lists first.
+    let probe = "GET /Groups?filter=displayName%20eq%20%22tEAM%20";
+    assert_eq!(
+        log.iter().filter(|r| r.starts_with(probe)).count(),
+        1,
+        "{log:?}"
+    );
+    log.retain(|r| !r.starts_with(probe));
     log.sort();
     let mut expected = vec![
         "GET /Groups?filter=displayName%20eq%20%22Team%209%22".to_owned(),
         "GET /Groups?startIndex=1&count=1".to_owned(),
-        "GET /Groups?filter=displayName%20eq%20%22tEAM%200%22".to_owned(),
         "GET /Groups?startIndex=1&count=1&excludedAttributes=members".to_owned(),
         "GET /Users?startIndex=1&count=1&excludedAttributes=groups".to_owned(),
         format!("GET /Users/{one}"),

@@ -377,7 +377,8 @@ pub fn assemble(managed: &TenantState, found: &Found) -> LiveTenant {
 /// The objects `changes` (one tenant's) concern that were not read: a plan may only be offered
 /// when this is empty. A change to a managed object needs its id read; a create or a rename
 /// needs the name it takes looked up (an unmanaged holder of it is a conflict); a membership
-/// change needs its group read, and an addition of an existing user that user read too.
+/// change needs its group read, and an addition (or the removal of a member known only by id)
+/// that user read too.
 pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) -> Want {
     let mut want = Want::default();
     for change in changes {
@@ -410,7 +411,11 @@ pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) 
                         want.group_ids.insert(id.clone());
                     }
                 }
-                if change.action == Action::Add {
+                // An addition needs its user read (to be sure it is there); a removal of a
+                // member the picture has no user for (an unmanaged user not read) too, so that
+                // the plan names it as a full read would, by userName.
+                let unnamed = change.member.is_some() && change.member == change.member_id;
+                if change.action == Action::Add || unnamed {
                     if let Some(member) = &change.member_id {
                         if !found.read_user(member) {
                             want.user_ids.insert(member.clone());

@@ -214,6 +214,9 @@ pub enum Step {
     /// `zsc plan -o saved.json`, for a later [`Step::ApplySaved`].
     PlanSaved,
     PlanNoRefresh,
+    /// `zsc plan --refresh=changed` beside a full `zsc plan`: the targeted plan may miss drift
+    /// on what it did not read, but every change it makes must be one the full plan makes.
+    PlanTargeted,
     Apply,
     /// `zsc apply saved.json` (no-op without one).
     ApplySaved,
@@ -294,6 +297,7 @@ fn command() -> impl Strategy<Value = Step> {
         1 => Just(Step::Plan),
         2 => Just(Step::PlanSaved),
         1 => Just(Step::PlanNoRefresh),
+        2 => Just(Step::PlanTargeted),
         8 => Just(Step::Apply),
         3 => Just(Step::ApplySaved),
         2 => (obj(), 0..2u8).prop_map(|(obj, tenant)| Step::ApplyTarget { obj, tenant }),

@@ -299,6 +299,7 @@ impl World {
         match step {
             Step::Plan => self.plan(&["plan"], false),
             Step::PlanNoRefresh => self.plan(&["plan", "--refresh=false"], true),
+            Step::PlanTargeted => self.plan_targeted(),
             Step::PlanSaved => self.plan_saved(),
             Step::Apply => self.apply(ApplyKind::Full),
             Step::ApplySaved => self.apply_saved(),
@@ -381,6 +382,52 @@ impl World {
                     TENANTS[t]
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// A targeted plan against a full one, both as JSON: when both are offered, the targeted
+    /// plan's changes (address and action) are a subset of the full plan's. It never concludes
+    /// from what it did not read, so it cannot make a change the full read would not.
+    fn plan_targeted(&mut self) -> Result<(), String> {
+        let changes = |run: &Run| -> Result<Vec<(String, String)>, String> {
+            let plan: Value = serde_json::from_str(&run.stdout)
+                .map_err(|e| format!("the JSON plan does not parse: {e}\n{}", run.stdout))?;
+            let mut out: Vec<(String, String)> = plan["changes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c["address"].as_str().unwrap_or_default().to_owned(),
+                        c["action"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            out.sort();
+            Ok(out)
+        };
+        self.clear_logs();
+        let targeted = self.zsc(&["plan", "--refresh=changed", "--format", "json"])?;
+        for (t, log) in self.logs().iter().enumerate() {
+            if let Some(write) = log.iter().find(|r| r.method != "GET") {
+                return Err(format!(
+                    "`zsc plan --refresh=changed` wrote to tenant {}: {write:?}",
+                    TENANTS[t]
+                ));
+            }
+        }
+        let full = self.zsc(&["plan", "--format", "json"])?;
+        if targeted.code != 0 || full.code != 0 {
+            return Ok(());
+        }
+        let (targeted, full) = (changes(&targeted)?, changes(&full)?);
+        let extra: Vec<&(String, String)> = targeted.iter().filter(|c| !full.contains(c)).collect();
+        if !extra.is_empty() {
+            return Err(format!(
+                "the targeted plan makes changes the full plan does not: {extra:?}\n\
+                 targeted: {targeted:?}\nfull: {full:?}"
+            ));
         }
         Ok(())
     }
