@@ -100,6 +100,13 @@ pub fn run(command: &mut Command, log: &Path, limit: Duration) -> Result<(), Str
     ))
 }
 
+/// The last `n` lines of a server's log file, for failure messages.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// A loopback port nothing listens on now.
 pub fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;

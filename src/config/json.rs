@@ -335,23 +335,18 @@ impl<'de> Deserializer<'de> for &mut JsonDeserializer<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let result = match self.peek() {
-            Some(b'{') => {
+            Some(open @ (b'{' | b'[')) => {
                 self.enter()?;
                 self.pos += 1;
-                let value = visitor.visit_map(Entries {
+                let entries = Entries {
                     de: &mut *self,
                     first: true,
-                })?;
-                self.depth -= 1;
-                Ok(value)
-            }
-            Some(b'[') => {
-                self.enter()?;
-                self.pos += 1;
-                let value = visitor.visit_seq(Entries {
-                    de: &mut *self,
-                    first: true,
-                })?;
+                };
+                let value = if open == b'{' {
+                    visitor.visit_map(entries)
+                } else {
+                    visitor.visit_seq(entries)
+                }?;
                 self.depth -= 1;
                 Ok(value)
             }

@@ -149,9 +149,7 @@ impl Moto {
 
     /// The end of the server's log, for failure messages.
     pub fn log_tail(&self, n: usize) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::python::log_tail(&self.log, n)
     }
 }
 

@@ -90,9 +90,7 @@ impl Scim2Server {
 
     /// The last `n` lines of the log, for failure messages.
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::python::log_tail(&self.log, n)
     }
 }
 
