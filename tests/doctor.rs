@@ -138,6 +138,11 @@ fn each_server_difference_shows_in_the_report() {
     assert_eq!(t["facts"]["user_eq_case_insensitive"], false);
     assert_eq!(status(&t, "user_name_eq"), "warn");
     assert!(uses(&t, "look_ups").contains("case-sensitively"));
+    assert!(
+        uses(&t, "targeted_refresh").starts_with("possible without new names"),
+        "a plan that looks a name up reads in full there: {}",
+        uses(&t, "targeted_refresh")
+    );
 
     let (_env, t) = probed(
         Dialect::Zia,

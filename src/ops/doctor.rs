@@ -464,15 +464,20 @@ fn uses(config: &TenantConfig, spec: &crate::dialect::DialectSpec, f: &Facts) ->
     let targeted = f.count_works == Some(true) && filter;
     push(
         "targeted_refresh",
-        if targeted {
-            "possible"
-        } else {
+        if !targeted {
             "not possible: plans read in full"
+        } else if f.user_eq_case_insensitive == Some(false) {
+            "possible without new names: a plan that looks a name up reads in full"
+        } else {
+            "possible"
         }
         .to_owned(),
         format!(
             "{}; tenant default `refresh: {}`",
-            if targeted {
+            if targeted && f.user_eq_case_insensitive == Some(false) {
+                "one-object pages carry totalResults, but `userName eq` tells case apart, so a \
+                 name it does not find may be there spelled otherwise"
+            } else if targeted {
                 "one-object pages carry totalResults and names can be looked up"
             } else if f.count_works != Some(true) {
                 "no usable totalResults to count with"
