@@ -165,7 +165,8 @@ async fn run(
                 accept_listing_gap: settings.read.accept_listing_gap,
                 access: settings.access,
             };
-            let (plan, mut refreshed) = compute(ws, state.clone(), tenants, &plan_settings).await?;
+            let (plan, learned) = compute(ws, state.clone(), tenants, &plan_settings).await?;
+            let mut refreshed = learned.into_state(&ws.config);
             super::plan::record_agreement(
                 &mut refreshed,
                 &ws.config,

@@ -67,8 +67,8 @@ pub async fn plan(
 }
 
 /// Refresh (unless told not to) and plan. Takes the state as recorded and returns the plan
-/// and that state with what the read learned folded in (a caller that saves it records which
-/// objects agree with the plan first: [`record_agreement`]). The plan compares live with state
+/// and what the read learned ([`Learned`]; a caller that saves the state it folds into records
+/// which objects agree with the plan first: [`record_agreement`]). The plan compares live with state
 /// as it was recorded, so that what changed outside zsc shows. State is taken by value: on a
 /// large tenant a copy costs more than the plan itself.
 pub async fn compute(
@@ -76,7 +76,7 @@ pub async fn compute(
     mut state: State,
     tenants: &Tenants,
     settings: &PlanSettings,
-) -> Result<(Plan, State), Error> {
+) -> Result<(Plan, Learned), Error> {
     let config = &ws.config;
     let mut notes = super::tenant_keys::follow_renames(&mut state, config);
     notes.extend(super::tenant_keys::orphans(&state, config));
@@ -123,16 +123,33 @@ pub async fn compute(
     )
     .await?;
     super::targeted::describe(&mut plan, &reads, tenants);
-    // What the read learned (a plan from state alone learned nothing: state as it is).
-    if settings.refresh {
-        super::targeted::fold(&mut state, config, &reads);
-    }
     plan.warnings.extend(notes);
-    plan.warnings.extend(reads.notes);
+    plan.warnings.extend(std::mem::take(&mut reads.notes));
     plan.warnings
         .extend(crate::plan::warnings(&plan, settings.limits));
     plan.limits = Some(settings.limits);
-    Ok((plan, state))
+    // What the read learned (a plan from state alone learned nothing: state as it is).
+    let reads = settings.refresh.then_some(reads);
+    Ok((plan, Learned { state, reads }))
+}
+
+/// The state a plan was made from and what its reads learned, folded together only by the
+/// commands that keep the result ([`Learned::into_state`]): `zsc plan` drops it as it is, which
+/// on a tenant of a million users saves a pass over every record.
+pub struct Learned {
+    state: State,
+    reads: Option<super::targeted::Reads>,
+}
+
+impl Learned {
+    /// The state with what the reads learned folded in.
+    pub fn into_state(self, config: &crate::config::Config) -> State {
+        let mut state = self.state;
+        if let Some(reads) = &self.reads {
+            super::targeted::fold(&mut state, config, reads);
+        }
+        state
+    }
 }
 
 /// Plan every configured tenant: desired as of `now` against `live`, with state as it was

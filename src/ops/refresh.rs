@@ -45,7 +45,8 @@ pub async fn refresh(
         };
         let computed = super::plan::compute(ws, state, &tenants, &plan_settings).await;
         tenants.shutdown().await?;
-        let (plan, mut refreshed) = computed?;
+        let (plan, learned) = computed?;
+        let mut refreshed = learned.into_state(&ws.config);
         super::plan::record_agreement(&mut refreshed, &ws.config, &plan, &[]);
         let forgets: Vec<_> = crate::plan::check_guards(&plan, plan_settings.limits)
             .into_iter()

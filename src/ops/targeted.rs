@@ -368,9 +368,8 @@ pub fn fold(state: &mut State, config: &Config, reads: &Reads) {
         }
     }
     for (name, t) in &reads.targeted {
-        if let Some(managed) = state.tenants.get(name) {
-            let folded = targeted::fold(managed, &t.found);
-            state.tenants.insert(name.clone(), folded);
+        if let Some(managed) = state.tenants.get_mut(name) {
+            targeted::fold(managed, &t.found);
         }
     }
 }

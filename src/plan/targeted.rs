@@ -428,32 +428,40 @@ pub fn unread<'a>(changes: impl IntoIterator<Item = &'a Change>, found: &Found) 
     want
 }
 
-/// State after a targeted read: records of objects read take what the server holds now (as a
-/// full refresh would), records of ids found gone are dropped, and every other record stays
-/// exactly as it was.
-pub fn fold(managed: &TenantState, found: &Found) -> TenantState {
+/// State after a targeted read, in place: records of objects read take what the server holds
+/// now (as a full refresh would), records of ids found gone are dropped, and every other record
+/// stays exactly as it was.
+pub fn fold(out: &mut TenantState, found: &Found) {
     let users: HashMap<&str, &LiveUser> = found.users.iter().map(|u| (u.id.as_str(), u)).collect();
     let groups: HashMap<&str, &LiveGroup> =
         found.groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let mut out = managed.clone();
-    out.users
-        .retain(|_, r| !found.gone_user_ids.contains(&r.id));
-    for record in out.users.values_mut() {
-        if let Some(live) = users.get(record.id.as_str()) {
-            record.active = live.active;
-            record.attrs = live.attrs.clone();
-            record.wrote = None;
+    // In place, and only over the records when something was read: a tenant of a million
+    // users read for twenty costs no copy.
+    if !found.gone_user_ids.is_empty() {
+        out.users
+            .retain(|_, r| !found.gone_user_ids.contains(&r.id));
+    }
+    if !users.is_empty() {
+        for record in out.users.values_mut() {
+            if let Some(live) = users.get(record.id.as_str()) {
+                record.active = live.active;
+                record.attrs = live.attrs.clone();
+                record.wrote = None;
+            }
         }
     }
-    out.groups
-        .retain(|_, r| !found.gone_group_ids.contains(&r.id));
-    for record in out.groups.values_mut() {
-        if let Some(live) = groups.get(record.id.as_str()) {
-            record.members = live.members.clone();
-            record.wrote = None;
+    if !found.gone_group_ids.is_empty() {
+        out.groups
+            .retain(|_, r| !found.gone_group_ids.contains(&r.id));
+    }
+    if !groups.is_empty() {
+        for record in out.groups.values_mut() {
+            if let Some(live) = groups.get(record.id.as_str()) {
+                record.members = live.members.clone();
+                record.wrote = None;
+            }
         }
     }
-    out
 }
 
 /// Record, for every declared object that state manages and that `undone` does not name
@@ -635,7 +643,8 @@ mod tests {
         assert_eq!(ids, ["1", "3"], "2 was read gone; 3 was not read and stays");
         assert_eq!(live.users[0].attrs.display_name.as_deref(), Some("Live"));
         assert_eq!(live.users[1].attrs.display_name.as_deref(), Some("A"));
-        let folded = fold(&managed, &found);
+        let mut folded = managed.clone();
+        fold(&mut folded, &found);
         assert_eq!(folded.users.len(), 2);
         assert_eq!(folded.users["c@x"], managed.users["c@x"]);
     }
