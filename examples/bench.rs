@@ -232,23 +232,7 @@ fn plan_cpu() {
     drop(loaded);
 
     // The command itself, end to end, in a child process: load both, plan, print the plan.
-    let started = Instant::now();
-    let child = Command::new(std::env::current_exe().expect("exe"))
-        .args(["zsc-child", "--no-color", "plan", "--refresh=false"])
-        .current_dir(&split)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("zsc plan");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    let rss: f64 = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_mib "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    assert!(child.status.success(), "zsc plan failed: {stderr}");
-    let stdout = String::from_utf8_lossy(&child.stdout);
+    let (wall, stdout, rss) = zsc_child(&split, &["--no-color", "plan", "--refresh=false"]);
     if let Some(summary) = stdout.lines().rev().find(|l| l.contains("to ")) {
         println!("# zsc plan --refresh=false said: {}", summary.trim());
     }
